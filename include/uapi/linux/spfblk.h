@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * spfblk control ABI: ioctls on /dev/spf-control.
+ *
+ * Every structure is fixed-size and naturally aligned, with a reserved
+ * tail that must be zero.  Pointers travel as __u64.  Every command needs
+ * CAP_SYS_ADMIN.  Unknown flags or non-zero reserved bytes give -EINVAL,
+ * an unknown command -ENOTTY.  docs/ioctl-ABI.md documents each command.
+ */
+#ifndef _UAPI_LINUX_SPFBLK_H
+#define _UAPI_LINUX_SPFBLK_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define SPF_CONTROL_NAME	"spf-control"
+#define SPF_IOC_MAGIC		0xF5
+
+/* Attach flags (spf_attach.flags). */
+#define SPF_ATTACH_F_NO_PARTSCAN	(1U << 0)	/* no /dev/spfNpM */
+#define SPF_ATTACH_F_AUTOCLEAR		(1U << 1)	/* detach on last close */
+#define SPF_ATTACH_F_ALL		(SPF_ATTACH_F_NO_PARTSCAN | \
+					 SPF_ATTACH_F_AUTOCLEAR)
+
+/* Detach flags (spf_detach.flags). */
+#define SPF_DETACH_F_LAZY		(1U << 0)	/* detach on last close */
+#define SPF_DETACH_F_ALL		SPF_DETACH_F_LAZY
+
+/* Device state flags (spf_info.flags). */
+#define SPF_INFO_F_AUTOCLEAR		(1U << 0)
+#define SPF_INFO_F_PARTSCAN		(1U << 1)
+#define SPF_INFO_F_ENCRYPTED		(1U << 2)	/* some layer is */
+
+/* Features the driver has (spf_features.features). */
+#define SPF_FEAT_DEFLATE		(1ULL << 0)
+#define SPF_FEAT_ZSTD			(1ULL << 1)
+#define SPF_FEAT_LZ4			(1ULL << 2)
+#define SPF_FEAT_AES_GCM		(1ULL << 3)
+#define SPF_FEAT_AUTOCLEAR		(1ULL << 4)
+#define SPF_FEAT_SHRINKER		(1ULL << 5)
+
+#define SPF_KEY_SIZE			32	/* AES-256 data key */
+
+/* One layer's key, for an encrypted layer; all zero for a plain one. */
+struct spf_layer_key {
+	__u8 key[SPF_KEY_SIZE];
+};
+
+/*
+ * SPF_IOC_ATTACH: map a chain onto a new /dev/spfN.
+ * @fds:	user pointer to __s32[nr_layers], the full image first, each
+ *		open for reading; the kernel takes its own references.
+ * @keys:	user pointer to struct spf_layer_key[nr_layers], or 0 when no
+ *		layer is encrypted.  The kernel wipes its copy on detach.
+ * @nr_layers:	1 .. SPF_MAX_DEPTH + 1.
+ * @flags:	SPF_ATTACH_F_*.
+ * @cache_bytes: extent cache budget in bytes; 0 for the module default.
+ * @index:	out: N of /dev/spfN.
+ */
+struct spf_attach {
+	__u64 fds;
+	__u64 keys;
+	__u32 nr_layers;
+	__u32 flags;
+	__u64 cache_bytes;
+	__u32 index;
+	__u32 reserved0;
+	__u64 reserved[4];
+};					/* 72 bytes */
+
+/* SPF_IOC_DETACH: remove /dev/spfN; -EBUSY while open unless LAZY. */
+struct spf_detach {
+	__u32 index;
+	__u32 flags;
+	__u64 reserved[3];
+};					/* 32 bytes */
+
+/* SPF_IOC_GET_INFO: one device's state; @index in, the rest out. */
+struct spf_info {
+	__u32 index;
+	__u32 flags;			/* SPF_INFO_F_* */
+	__u64 disk_size;		/* bytes */
+	__u32 nr_layers;
+	__u32 chunk_size;		/* bytes */
+	__u64 cache_budget;		/* bytes */
+	__u64 cache_bytes;		/* bytes in use */
+	__u64 cache_hits;
+	__u64 cache_misses;
+	__u64 corrupt_chunks;
+	__u8  top_uuid[16];
+	__u64 reserved[4];
+};					/* 112 bytes */
+
+/* SPF_IOC_GET_FEATURES: what this driver supports. */
+struct spf_features {
+	__u64 features;			/* SPF_FEAT_* */
+	__u64 attach_flags;		/* SPF_ATTACH_F_ALL */
+	__u64 incompat;			/* SPF_INCOMPAT_SUPPORTED */
+	__u32 max_layers;
+	__u32 max_devices;
+	__u64 reserved[4];
+};					/* 64 bytes */
+
+#define SPF_IOC_ATTACH		_IOWR(SPF_IOC_MAGIC, 0x00, struct spf_attach)
+#define SPF_IOC_DETACH		_IOW(SPF_IOC_MAGIC, 0x01, struct spf_detach)
+#define SPF_IOC_GET_INFO	_IOWR(SPF_IOC_MAGIC, 0x02, struct spf_info)
+#define SPF_IOC_GET_FEATURES	_IOR(SPF_IOC_MAGIC, 0x03, struct spf_features)
+
+#endif /* _UAPI_LINUX_SPFBLK_H */
