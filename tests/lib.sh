@@ -139,3 +139,139 @@ mutate() {
 			dd of="$f" bs=1 seek="$off" conv=notrunc status=none
 	done
 }
+
+# Additions for the userspace suite (tests/user) ----------------------------
+
+# mkdisk_ext4 OUT SIZE_MB (redefined): the version above copies all of
+# /usr/share/doc (160+ MiB on a Debian host), which does not fit the few-MiB
+# disks the suites use, and mke2fs -d then fails half-way while the helper
+# still returns 0.  This one copies only as much of /usr/share/doc as fits
+# in about 40% of the filesystem, keeps the binaries, random and zero files
+# (scaled down on small disks), and fails if mke2fs fails.
+mkdisk_ext4() {
+	local out=$1 mb=$2 src budget rnd zer
+	src=$(mktemp -d "$T/tree.XXXXXX")
+	mkdir -p "$src/doc" "$src/bin" "$src/data"
+	cp /bin/ls /bin/cp "$src/bin/"
+	[ "$mb" -ge 16 ] && cp /bin/bash "$src/bin/"
+	rnd=$((mb * 1024 * 1024 / 8)); [ "$rnd" -gt $((3 * 1024 * 1024)) ] && rnd=$((3 * 1024 * 1024))
+	zer=$((mb * 1024 * 1024 / 16)); [ "$zer" -gt $((2 * 1024 * 1024)) ] && zer=$((2 * 1024 * 1024))
+	rand_bytes "$out" "$rnd" > "$src/data/random.bin"
+	head -c "$zer" /dev/zero > "$src/data/zeros.bin"
+	budget=$(( mb * 1024 * 4 / 10 - $(du -sk "$src" | cut -f1) ))
+	# Whole package doc folders, smallest first, until the budget is used.
+	du -sk /usr/share/doc/* 2>/dev/null | sort -n |
+		awk -v b="$budget" '{ s += $1; if (s > b) exit; print $2 }' |
+		while read -r d; do cp -a "$d" "$src/doc/" 2>/dev/null || true; done
+	truncate -s "${mb}M" "$out"
+	if ! mke2fs -q -F -t ext4 -d "$src" -L spftest "$out" >/dev/null 2>"$T/mke2fs.err"; then
+		echo "mkdisk_ext4: mke2fs failed: $(cat "$T/mke2fs.err")" >&2
+		rm -rf "$src"
+		return 1
+	fi
+	rm -rf "$src"
+}
+
+# SPFPATCH: inspect, patch and check images (tests/tools/spfpatch.py).
+SPFPATCH="python3 $TESTS_DIR/tools/spfpatch.py"
+spfpatch() { $SPFPATCH "$@"; }
+
+# need_spfctl: stop the script with one FAIL if spfctl is not built.
+need_spfctl() {
+	if [ ! -x "$SPFCTL" ]; then
+		fail "spfctl-built" "$SPFCTL is missing (make -C tools/spfctl)"
+		finish
+	fi
+}
+
+# mkkey FILE [PASSPHRASE]: a key file for --key-file.
+mkkey() { printf '%s' "${2:-correct horse battery staple}" > "$1"; }
+
+# expect_ok NAME CMD...: CMD must exit 0 and print nothing on stderr
+# (spfctl is silent when stderr is not a TTY).
+expect_ok() {
+	local name=$1; shift
+	local err rc
+	err=$("$@" 2>&1 >/dev/null) && rc=0 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$name" "exit $rc: $(printf '%s' "$err" | head -n 3 | tr '\n' ' ')"
+	elif [ -n "$err" ]; then
+		fail "$name" "exit 0 but stderr not empty: $(printf '%s' "$err" | head -n 2 | tr '\n' ' ')"
+	else
+		pass "$name"
+	fi
+}
+
+# expect_error_re NAME STATUS ERE CMD...: like expect_error with an extended
+# regular expression.
+expect_error_re() {
+	local name=$1 want=$2 pattern=$3; shift 3
+	local err rc
+	err=$("$@" 2>&1 >/dev/null) && rc=0 || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$name" "exit $rc, expected $want; stderr: $(printf '%s' "$err" | head -n 3 | tr '\n' ' ')"
+	elif ! printf '%s\n' "$err" | grep -qE -- "$pattern"; then
+		fail "$name" "stderr does not match /$pattern/: $(printf '%s' "$err" | head -n 3 | tr '\n' ' ')"
+	else
+		pass "$name"
+	fi
+}
+
+# json_get FILE PATH: a value from a JSON document (PATH: a.b.c), printed
+# as JSON (strings quoted, true/false, numbers).
+json_get() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(json.dumps(v))
+PY
+}
+
+# modify_chunks FILE CHUNK_SIZE SEED K: overwrite 512 random bytes inside K
+# distinct chunks (chosen from SEED), so exactly K chunks change.  Prints
+# the chunk numbers.
+modify_chunks() {
+	python3 - "$@" <<'PY'
+import hashlib, os, random, sys
+path, cs, seed, k = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+size = os.path.getsize(path)
+n = (size + cs - 1) // cs
+rng = random.Random(seed)
+chunks = sorted(rng.sample(range(n), k))
+with open(path, "r+b") as f:
+    for c in chunks:
+        span = min(cs, size - c * cs)
+        ln = min(512, span)
+        off = c * cs + rng.randrange(0, span - ln + 1)
+        f.seek(off)
+        f.write((hashlib.sha256(("%s.%d" % (seed, c)).encode()).digest() * (ln // 32 + 1))[:ln])
+print(" ".join(map(str, chunks)))
+PY
+}
+
+# allocated FILE: bytes allocated on disk (sparse files use less than size).
+allocated() { echo $(( $(stat -c %b "$1") * $(stat -c %B "$1") )); }
+
+# mkdisk_gpt OUT SIZE_MB (redefined): with -q, sgdisk (1.0.9) exits 0 but
+# does not write the table, so the version above made a disk without
+# partitions.  Same layout (SIZE_MB >= 16): ext4 at 1 MiB (8 MiB), random
+# data (4 MiB), a 2 MiB FAT-type partition left zero; fails loudly.
+mkdisk_gpt() {
+	local out=$1 mb=$2 p1
+	truncate -s "${mb}M" "$out"
+	if ! sgdisk -o -n 1:1M:+8M -t 1:8300 -c 1:one \
+		-n 2:0:+4M -t 2:8300 -c 2:two \
+		-n 3:0:+2M -t 3:0700 -c 3:three "$out" >/dev/null 2>&1 ||
+	   [ "$(sgdisk -p "$out" 2>/dev/null | grep -c '^ *[0-9]')" -ne 3 ]; then
+		echo "mkdisk_gpt: sgdisk failed on $out" >&2
+		return 1
+	fi
+	p1=$(mktemp "$T/p1.XXXXXX")
+	mkdisk_ext4 "$p1" 8 || return 1
+	dd if="$p1" of="$out" bs=1M seek=1 conv=notrunc status=none
+	rand_bytes "gpt$out" $((4 * 1024 * 1024)) |
+		dd of="$out" bs=1M seek=9 iflag=fullblock conv=notrunc status=none
+	rm -f "$p1"
+}

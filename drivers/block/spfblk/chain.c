@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Opening a chain at attach: every layer's header, trailer and summary is
+ * read and checked with the shared validator, each layer is checked to be
+ * the child of the one below, and each encrypted layer's key is checked.
+ *
+ * Nothing from user space is trusted: the file descriptors only say which
+ * files to read.  Each refusal returns the validator's errno and logs one
+ * line naming the layer, its file and the reason.  The index itself is
+ * not read here; index.c reads it block by block when a chunk is needed.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fcntl.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/limits.h>
+#include <linux/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include <linux/spfblk.h>
+
+#include "spfblk.h"
+
+/* Scratch space for one layer's checks. */
+struct spf_chain_scratch {
+	struct spf_header hdr;
+	u8 trailer[SPF_TRAILER_SIZE];
+	char path[PATH_MAX];
+	struct spf_msg msg;
+};
+
+static char *spf_layer_path(struct file *file, char *buf)
+{
+	char *p = file_path(file, buf, PATH_MAX);
+
+	return kstrdup(IS_ERR(p) ? "(unknown)" : p, GFP_KERNEL);
+}
+
+/* What the backing file must be, before anything is read from it. */
+static int spf_check_file(struct file *file, struct spf_msg *msg)
+{
+	if (!S_ISREG(file_inode(file)->i_mode)) {
+		strscpy(msg->text, "not a regular file", sizeof(msg->text));
+		return -EINVAL;
+	}
+	if (!(file->f_mode & FMODE_READ) || !(file->f_mode & FMODE_CAN_READ)) {
+		strscpy(msg->text, "descriptor not open for reading",
+			sizeof(msg->text));
+		return -EBADF;
+	}
+	if (file->f_mode & FMODE_WRITE) {
+		strscpy(msg->text, "descriptor open for writing; pass a read-only one",
+			sizeof(msg->text));
+		return -EINVAL;
+	}
+	if (file->f_flags & O_DIRECT) {
+		strscpy(msg->text, "descriptor opened with O_DIRECT",
+			sizeof(msg->text));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Read and check one layer's header, trailer and summary. */
+static int spf_layer_load(struct spf_layer *l, struct spf_chain_scratch *s)
+{
+	u64 size = i_size_read(file_inode(l->file));
+	size_t len = min_t(u64, size, SPF_HEADER_SIZE);
+	int ret;
+
+	memset(&s->hdr, 0, sizeof(s->hdr));
+	ret = spf_read_at(l->file, &s->hdr, len, 0);
+	if (ret)
+		goto out_io;
+	ret = spf_parse_header(&s->hdr, len, size, &l->img, &s->msg);
+	if (ret)
+		return ret;
+
+	memset(s->trailer, 0, sizeof(s->trailer));
+	if (size >= SPF_HEADER_SIZE + SPF_TRAILER_SIZE) {
+		ret = spf_read_at(l->file, s->trailer, SPF_TRAILER_SIZE,
+				  size - SPF_TRAILER_SIZE);
+		if (ret)
+			goto out_io;
+	}
+	ret = spf_parse_trailer(&s->hdr, s->trailer, &l->img, &s->msg);
+	if (ret)
+		return ret;
+
+	l->summary = kmalloc(sizeof(*l->summary), GFP_KERNEL);
+	if (!l->summary)
+		return -ENOMEM;
+	ret = spf_read_at(l->file, l->summary, SPF_BLOCK_SIZE,
+			  l->img.summary_offset);
+	if (ret)
+		goto out_io;
+	return spf_check_summary(&l->img, l->summary, &s->msg);
+
+out_io:
+	snprintf(s->msg.text, sizeof(s->msg.text), "read error %d", ret);
+	return ret;
+}
+
+/* The key check of an encrypted layer; a key for a plain one is refused. */
+static int spf_layer_key(struct spf_device *dev, u32 i,
+			 const struct spf_layer_key *keys,
+			 struct spf_chain_scratch *s)
+{
+	struct spf_layer *l = &dev->layers[i];
+	const u8 *key = keys ? keys[i].key : NULL;
+	bool have_key = key && memchr_inv(key, 0, SPF_KEY_SIZE);
+	int ret;
+
+	if (!l->img.encrypted) {
+		if (!have_key)
+			return 0;
+		snprintf(s->msg.text, sizeof(s->msg.text),
+			 "a key was given for plain layer %u", i);
+		return -EINVAL;
+	}
+	if (!have_key) {
+		snprintf(s->msg.text, sizeof(s->msg.text),
+			 "layer %u is encrypted and no key was given", i);
+		return -ENOKEY;
+	}
+	ret = spf_crypt_layer_init(l, key, s->hdr.crypt.key_check, &s->msg);
+	if (ret == -EKEYREJECTED)
+		snprintf(s->msg.text, sizeof(s->msg.text),
+			 "wrong key for layer %u", i);
+	if (ret)
+		return ret;
+	dev->aead_reqsize = max_t(unsigned int, dev->aead_reqsize,
+				  spf_crypt_reqsize(l));
+	dev->encrypted = true;
+	return 0;
+}
+
+static int spf_layer_open(struct spf_device *dev, u32 i, struct file *file,
+			  const struct spf_layer_key *keys,
+			  struct spf_chain_scratch *s)
+{
+	struct spf_layer *l = &dev->layers[i];
+	int ret;
+
+	l->path = spf_layer_path(file, s->path);
+	if (!l->path)
+		return -ENOMEM;
+	ret = spf_check_file(file, &s->msg);
+	if (ret)
+		return ret;
+	l->file = get_file(file);
+
+	ret = spf_layer_load(l, s);
+	if (ret)
+		return ret;
+
+	if (i == 0 && l->img.depth) {
+		snprintf(s->msg.text, sizeof(s->msg.text),
+			 "the chain must start with a full image, not an incremental of depth %u",
+			 l->img.depth);
+		return -ENOLINK;
+	}
+	if (i > 0) {
+		ret = spf_check_link(&l->img, &dev->layers[i - 1].img,
+				     &s->msg);
+		if (ret)
+			return ret;
+	}
+	ret = spf_layer_key(dev, i, keys, s);
+	if (ret)
+		return ret;
+	dev->codecs |= BIT(l->img.codec);
+	return 0;
+}
+
+int spf_chain_open(struct spf_device *dev, struct file **files,
+		   const struct spf_layer_key *keys, u32 nr_layers)
+{
+	struct spf_chain_scratch *s;
+	const struct spf_image *top;
+	int ret = 0;
+	u32 i;
+
+	s = kvzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	dev->layers = kvcalloc(nr_layers, sizeof(*dev->layers), GFP_KERNEL);
+	if (!dev->layers) {
+		kvfree(s);
+		return -ENOMEM;
+	}
+	dev->nr_layers = nr_layers;
+
+	for (i = 0; i < nr_layers; i++) {
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		ret = spf_layer_open(dev, i, files[i], keys, s);
+		if (ret) {
+			if (ret != -ENOMEM)
+				pr_err("attach: layer %u (%s): %s\n", i,
+				       dev->layers[i].path ?: "?", s->msg.text);
+			break;
+		}
+		cond_resched();
+	}
+	kvfree(s);
+	if (ret) {
+		spf_chain_close(dev);
+		return ret;
+	}
+
+	top = &dev->layers[nr_layers - 1].img;
+	dev->chunk_shift = top->chunk_shift;
+	dev->chunk_size = top->chunk_size;
+	dev->disk_size = top->disk_size;
+	return 0;
+}
+
+void spf_chain_close(struct spf_device *dev)
+{
+	u32 i;
+
+	if (!dev->layers)
+		return;
+	for (i = 0; i < dev->nr_layers; i++) {
+		struct spf_layer *l = &dev->layers[i];
+
+		spf_crypt_layer_free(l);
+		kfree(l->summary);
+		if (l->file)
+			fput(l->file);
+		kfree(l->path);
+	}
+	kvfree(dev->layers);
+	dev->layers = NULL;
+	dev->nr_layers = 0;
+}

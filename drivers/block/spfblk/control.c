@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /dev/spf-control: the ioctls that attach, detach and describe devices.
+ *
+ * Every input is checked here before anything else sees it: the command,
+ * CAP_SYS_ADMIN, flags, reserved fields and counts.  docs/ioctl-ABI.md
+ * describes each command.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/spfblk.h>
+
+#include "spfblk.h"
+
+static_assert(sizeof(struct spf_layer_key) == 32);
+static_assert(sizeof(struct spf_attach) == 72);
+static_assert(sizeof(struct spf_detach) == 32);
+static_assert(sizeof(struct spf_info) == 112);
+static_assert(sizeof(struct spf_features) == 64);
+
+static bool spf_is_zero(const void *p, size_t len)
+{
+	return !memchr_inv(p, 0, len);
+}
+
+static void spf_put_files(struct file **files, u32 n)
+{
+	while (n--)
+		fput(files[n]);
+}
+
+/* Take a reference to each descriptor; -EBADF if one is not open. */
+static int spf_get_files(const s32 *fds, struct file **files, u32 n)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		files[i] = fget(fds[i]);
+		if (!files[i]) {
+			pr_err("attach: layer %u: descriptor %d is not open\n",
+			       i, fds[i]);
+			spf_put_files(files, i);
+			return -EBADF;
+		}
+	}
+	return 0;
+}
+
+static int spf_ioctl_attach(struct spf_attach __user *uarg)
+{
+	struct spf_layer_key *keys = NULL;
+	struct file **files;
+	struct spf_attach a;
+	size_t keys_len = 0;
+	s32 *fds;
+	u32 index;
+	int ret;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (a.flags & ~SPF_ATTACH_F_ALL || a.reserved0 ||
+	    !spf_is_zero(a.reserved, sizeof(a.reserved)))
+		return -EINVAL;
+	if (!a.nr_layers || a.nr_layers > SPF_MAX_LAYERS || !a.fds)
+		return -EINVAL;
+
+	fds = kvmalloc_array(a.nr_layers, sizeof(*fds), GFP_KERNEL);
+	files = kvcalloc(a.nr_layers, sizeof(*files), GFP_KERNEL);
+	if (!fds || !files) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	if (copy_from_user(fds, u64_to_user_ptr(a.fds),
+			   a.nr_layers * sizeof(*fds))) {
+		ret = -EFAULT;
+		goto out_free;
+	}
+	if (a.keys) {
+		keys_len = a.nr_layers * sizeof(*keys);
+		keys = kvmalloc(keys_len, GFP_KERNEL);
+		if (!keys) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+		if (copy_from_user(keys, u64_to_user_ptr(a.keys), keys_len)) {
+			ret = -EFAULT;
+			goto out_keys;
+		}
+	}
+
+	ret = spf_get_files(fds, files, a.nr_layers);
+	if (ret)
+		goto out_keys;
+	ret = spf_dev_attach(&a, files, keys, &index);
+	spf_put_files(files, a.nr_layers);
+	if (ret)
+		goto out_keys;
+
+	if (put_user(index, &uarg->index)) {
+		/* The device exists; user space can still find it in sysfs. */
+		ret = -EFAULT;
+	}
+out_keys:
+	if (keys) {
+		memzero_explicit(keys, keys_len);
+		kvfree(keys);
+	}
+out_free:
+	kvfree(files);
+	kvfree(fds);
+	return ret;
+}
+
+static int spf_ioctl_detach(struct spf_detach __user *uarg)
+{
+	struct spf_detach d;
+
+	if (copy_from_user(&d, uarg, sizeof(d)))
+		return -EFAULT;
+	if (d.flags & ~SPF_DETACH_F_ALL ||
+	    !spf_is_zero(d.reserved, sizeof(d.reserved)))
+		return -EINVAL;
+	return spf_dev_detach(d.index, d.flags);
+}
+
+static int spf_ioctl_get_info(struct spf_info __user *uarg)
+{
+	struct spf_info info;
+	u32 index;
+	int ret;
+
+	if (get_user(index, &uarg->index) ||
+	    copy_from_user(info.reserved, uarg->reserved,
+			   sizeof(info.reserved)))
+		return -EFAULT;
+	if (!spf_is_zero(info.reserved, sizeof(info.reserved)))
+		return -EINVAL;
+
+	memset(&info, 0, sizeof(info));
+	info.index = index;
+	ret = spf_dev_info(&info);
+	if (ret)
+		return ret;
+	if (copy_to_user(uarg, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
+
+static int spf_ioctl_get_features(struct spf_features __user *uarg)
+{
+	struct spf_features f = {
+		.features	= SPF_FEAT_DEFLATE | SPF_FEAT_ZSTD |
+				  SPF_FEAT_LZ4 | SPF_FEAT_AES_GCM |
+				  SPF_FEAT_AUTOCLEAR | SPF_FEAT_SHRINKER,
+		.attach_flags	= SPF_ATTACH_F_ALL,
+		.incompat	= SPF_INCOMPAT_SUPPORTED,
+		.max_layers	= SPF_MAX_LAYERS,
+		.max_devices	= spf_config.max_devices,
+	};
+
+	if (copy_to_user(uarg, &f, sizeof(f)))
+		return -EFAULT;
+	return 0;
+}
+
+static long spf_ctl_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case SPF_IOC_ATTACH:
+	case SPF_IOC_DETACH:
+	case SPF_IOC_GET_INFO:
+	case SPF_IOC_GET_FEATURES:
+		break;
+	default:
+		return -ENOTTY;
+	}
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+
+	switch (cmd) {
+	case SPF_IOC_ATTACH:
+		return spf_ioctl_attach(uarg);
+	case SPF_IOC_DETACH:
+		return spf_ioctl_detach(uarg);
+	case SPF_IOC_GET_INFO:
+		return spf_ioctl_get_info(uarg);
+	default:
+		return spf_ioctl_get_features(uarg);
+	}
+}
+
+static const struct file_operations spf_ctl_fops = {
+	.owner		= THIS_MODULE,
+	.open		= nonseekable_open,
+	.unlocked_ioctl	= spf_ctl_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice spf_misc = {
+	.minor		= MISC_DYNAMIC_MINOR,
+	.name		= SPF_CONTROL_NAME,
+	.fops		= &spf_ctl_fops,
+	.mode		= 0600,
+};
+
+int spf_control_init(void)
+{
+	return misc_register(&spf_misc);
+}
+
+void spf_control_exit(void)
+{
+	misc_deregister(&spf_misc);
+}

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reading the backing files.
+ *
+ * Through the VFS with kernel_read(), into buffers allocated at attach,
+ * so that images on any file system work: ext4, xfs, tmpfs, 9p, NFS.
+ * Each read uses its own position; the files' f_pos is never touched, so
+ * many workers may read one file at once.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/sched.h>
+
+#include "spfblk.h"
+
+/*
+ * Read exactly @len bytes at @pos.  Returns 0, -ENODATA if the file ends
+ * first, or the file system's error.
+ */
+int spf_read_at(struct file *file, void *buf, size_t len, u64 pos)
+{
+	loff_t off = pos;
+	ssize_t n;
+
+	if (pos > LLONG_MAX || len > LLONG_MAX - pos)
+		return -EINVAL;
+	while (len) {
+		n = kernel_read(file, buf, len, &off);
+		if (n < 0)
+			return n;
+		if (!n)
+			return -ENODATA;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * spfblk: a read-only blk-mq device over a chain of SPF backup images.
+ *
+ * Where a request goes, one file per step:
+ *
+ *   control.c     /dev/spf-control: attach, detach, info, features
+ *   device.c      the gendisk: add, open/release, detach, autoclear
+ *   chain.c       open and validate every layer at attach
+ *   request.c     queue_rq, worker contexts, and the worker serving a read
+ *   extent.c      per-device extent cache: chunk -> where its data lies
+ *   index.c       one layer's B+tree walk, on an extent cache miss
+ *   read.c        reads from the backing files
+ *   decrypt.c     AES-256-GCM of encrypted chunks
+ *   decompress.c  deflate, zstd and lz4
+ *   sysfs.c       /sys/block/spfN/spf/
+ *   format.c      the on-disk validator shared with spfctl
+ *
+ * Locks, outermost first:
+ *
+ *   spf_ctl_mutex (device.c)   the device IDR and attach/detach decisions
+ *   disk->open_mutex (block)   held by the block layer around open/release
+ *   spf_device.lock            open count, lifecycle state, autoclear
+ *   spf_cache.xa's xa_lock     the extent cache's LRU list and count
+ *   spf_device.ctx_lock        the free list of worker contexts
+ */
+#ifndef SPFBLK_H
+#define SPFBLK_H
+
+#include <linux/atomic.h>
+#include <linux/blk-mq.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/scatterlist.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <linux/zlib.h>
+#include <linux/zstd.h>
+
+#include "format.h"
+#include "compat.h"
+
+struct spf_attach;
+struct spf_info;
+struct spf_layer_key;
+
+#define SPF_DISK_NAME		"spf"
+#define SPF_PART_SHIFT		4	/* 16 minors per device */
+#define SPF_MAX_DEVICES		(1U << (MINORBITS - SPF_PART_SHIFT))
+#define SPF_MAX_LAYERS		(SPF_MAX_DEPTH + 1)
+#define SPF_QUEUE_DEPTH		128
+#define SPF_MAX_REQ_SECTORS	2048	/* 1 MiB per request */
+
+/* Module parameters (main.c); read when a device is attached. */
+struct spf_config {
+	unsigned int max_devices;	/* devices at once, 1 .. 65536 */
+	unsigned int cache_mb;		/* default extent cache budget, MiB */
+	unsigned int nr_workers;	/* worker contexts per device, max */
+};
+
+extern struct spf_config spf_config;
+extern int spf_major;
+extern struct workqueue_struct *spf_ctl_wq;
+
+/* One image of the chain; layer 0 is the full image. */
+struct spf_layer {
+	struct file *file;		/* our own reference, read only */
+	char *path;			/* at attach time, for sysfs and logs */
+	struct spf_image img;		/* validated header and trailer */
+	struct spf_summary *summary;	/* validated summary block */
+	struct crypto_aead *tfm;	/* keyed gcm(aes); NULL if plain */
+};
+
+/*
+ * Where a chunk's data lies: what a chain walk found, and the value of an
+ * extent cache entry.  state is an SPF_CHUNK_*; SPF_CHUNK_ZERO also
+ * stands for "no layer has an entry".
+ */
+struct spf_extent {
+	u64 offset;			/* stored data, bytes into the file */
+	u32 length;			/* stored bytes, incl. the GCM tag */
+	u32 crc;			/* crc32c of the stored bytes */
+	u32 layer;			/* index into spf_device.layers */
+	u8 state;			/* enum spf_chunk_state */
+};
+
+/*
+ * The per-device extent cache: chunk -> struct spf_extent, in an xarray.
+ *
+ * Lookups are lockless (RCU): xa_load() plus a copy, so a hit costs the
+ * same at any chain depth.  The xarray's own spinlock (xa_lock) also
+ * protects the LRU list and nr, so inserting, evicting and shrinking take
+ * one lock.  A hit only sets the entry's referenced bit (second chance);
+ * entries are freed after an RCU grace period.
+ */
+struct spf_cache {
+	struct xarray xa;		/* chunk -> struct spf_cache_entry */
+	struct list_head lru;		/* most recent first; xa_lock */
+	unsigned long nr;		/* entries; written under xa_lock */
+	unsigned long max;		/* budget / SPF_CACHE_ENTRY_COST */
+	u64 budget;			/* bytes */
+	atomic64_t hits;
+	atomic64_t misses;
+	struct spf_shrinker shrinker;
+};
+
+/* One codec's preallocated workspace in a worker context. */
+struct spf_codec_ws {
+	void *mem;			/* vmalloc'ed, the codec's size */
+	union {
+		struct z_stream_s zs;	/* deflate */
+		zstd_dctx *dctx;	/* zstd, inside mem */
+	};
+};
+
+/*
+ * A worker context: every buffer one read needs, allocated at attach so
+ * that serving a request never allocates.  A worker owns one context
+ * while it serves a request; the context is in spf_device.ctx_free
+ * otherwise.
+ */
+struct spf_ctx {
+	struct list_head node;		/* in ctx_free; spf_device.ctx_lock */
+	u8 *stored;			/* stored bytes: chunk size + tag */
+	u8 *plain;			/* a decompressed chunk */
+	u8 *block;			/* one index block */
+	const u8 *data;			/* the decoded chunk: stored or plain */
+
+	/* The chunk in data, so sequential small reads decode it once. */
+	bool memo_valid;
+	u32 memo_layer;
+	u64 memo_chunk;
+
+	/* Decryption, only when some layer is encrypted. */
+	struct aead_request *aead;	/* sized for every layer's tfm */
+	struct scatterlist *sg;		/* aad, then stored's pages */
+	struct spf_chunk_aad aad;
+	u8 iv[SPF_GCM_NONCE_LEN];
+
+	struct spf_codec_ws codec[SPF_CODEC_MAX];
+
+	/* The reason the last step failed, and in which layer. */
+	u32 err_layer;
+	struct spf_msg msg;
+};
+
+/* The per-request PDU (tag_set.cmd_size). */
+struct spf_cmd {
+	struct work_struct work;	/* runs spf_work() on spf_device.wq */
+};
+
+enum spf_state {
+	SPF_STATE_SETUP,		/* being attached: not armed */
+	SPF_STATE_LIVE,
+	SPF_STATE_DYING,		/* detach committed: opens fail */
+};
+
+/* One attached chain: /dev/spfN. */
+struct spf_device {
+	int index;			/* N of spfN */
+
+	/* Protects open_count, state, autoclear and armed. */
+	struct mutex lock;
+	unsigned int open_count;	/* whole-disk open()s minus release()s */
+	enum spf_state state;
+	bool autoclear;			/* detach on last close... */
+	bool armed;			/* ...once opened by a real user */
+	bool partscan;
+	struct work_struct clear_work;	/* autoclear, on spf_ctl_wq */
+
+	struct gendisk *disk;
+	struct blk_mq_tag_set tag_set;
+	struct workqueue_struct *wq;	/* runs reads */
+
+	/* The chain; set at attach, then read only. */
+	struct spf_layer *layers;
+	u32 nr_layers;
+	u32 chunk_shift;
+	u32 chunk_size;
+	u64 disk_size;			/* the top layer's */
+	bool encrypted;			/* some layer is */
+	unsigned int codecs;		/* BIT(codec) of every layer's codec */
+	unsigned int aead_reqsize;	/* max over the layers' tfms */
+
+	/* Worker contexts.  ctx_lock protects ctx_free. */
+	spinlock_t ctx_lock;
+	struct list_head ctx_free;
+	wait_queue_head_t ctx_wait;	/* a context became free */
+	struct spf_ctx **ctxs;
+	unsigned int nr_ctx;
+
+	struct spf_cache cache;
+	atomic64_t corrupt_chunks;
+};
+
+/* control.c */
+int spf_control_init(void);
+void spf_control_exit(void);
+
+/* device.c */
+int spf_dev_attach(const struct spf_attach *a, struct file **files,
+		   const struct spf_layer_key *keys, u32 *index);
+int spf_dev_detach(u32 index, u32 flags);
+int spf_dev_info(struct spf_info *info);
+int spf_dev_open(struct gendisk *disk, bool probe);
+void spf_dev_release(struct gendisk *disk);
+
+/* chain.c */
+int spf_chain_open(struct spf_device *dev, struct file **files,
+		   const struct spf_layer_key *keys, u32 nr_layers);
+void spf_chain_close(struct spf_device *dev);
+
+/* request.c */
+extern const struct blk_mq_ops spf_mq_ops;
+int spf_ctx_pool_init(struct spf_device *dev);
+void spf_ctx_pool_free(struct spf_device *dev);
+
+/* extent.c */
+int spf_extent_slab_init(void);
+void spf_extent_slab_exit(void);
+int spf_cache_init(struct spf_device *dev, u64 budget);
+void spf_cache_free(struct spf_device *dev);
+u64 spf_cache_bytes(struct spf_cache *c);
+int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
+		      u64 chunk, struct spf_extent *ext);
+
+/* index.c */
+int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 layer,
+		   u64 chunk, struct spf_extent *ext);
+
+/* read.c */
+int spf_read_at(struct file *file, void *buf, size_t len, u64 pos);
+
+/* decrypt.c */
+int spf_crypt_layer_init(struct spf_layer *layer, const u8 *key,
+			 const u8 *key_check, struct spf_msg *msg);
+unsigned int spf_crypt_reqsize(const struct spf_layer *layer);
+void spf_crypt_layer_free(struct spf_layer *layer);
+int spf_crypt_ctx_init(struct spf_device *dev, struct spf_ctx *ctx);
+void spf_crypt_ctx_free(struct spf_ctx *ctx);
+int spf_decrypt(struct spf_ctx *ctx, const struct spf_layer *layer,
+		u64 chunk, u32 len);
+
+/* decompress.c */
+int spf_codec_ctx_init(struct spf_device *dev, struct spf_ctx *ctx);
+void spf_codec_ctx_free(struct spf_ctx *ctx);
+int spf_decompress(struct spf_ctx *ctx, unsigned int codec, const void *src,
+		   u32 slen, void *dst, u32 dlen);
+
+/* sysfs.c */
+extern const struct attribute_group *spf_attr_groups[];
+
+#endif /* SPFBLK_H */
