@@ -172,8 +172,13 @@ mkdisk_ext4() {
 	rm -rf "$src"
 }
 
+# python3: resolved once.  A version-manager shim (pyenv) on PATH costs
+# half a second per call, and the suites call python a few hundred times.
+PYTHON=${PYTHON:-$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)}
+python3() { "$PYTHON" "$@"; }
+
 # SPFPATCH: inspect, patch and check images (tests/tools/spfpatch.py).
-SPFPATCH="python3 $TESTS_DIR/tools/spfpatch.py"
+SPFPATCH="$PYTHON $TESTS_DIR/tools/spfpatch.py"
 spfpatch() { $SPFPATCH "$@"; }
 
 # need_spfctl: stop the script with one FAIL if spfctl is not built.

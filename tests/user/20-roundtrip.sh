@@ -90,8 +90,8 @@ rm -f "$T/n.spf"
 
 # Levels: recorded, and a higher zstd level is not larger.
 rm -f "$T/l1.spf" "$T/l19.spf"
-"$SPFCTL" create --compress zstd --level 1 "$T/ext4.raw" "$T/l1.spf" 2>/dev/null
-"$SPFCTL" create --compress zstd --level 19 "$T/ext4.raw" "$T/l19.spf" 2>/dev/null
+"$SPFCTL" create --compress zstd --level 1 "$T/mixed.raw" "$T/l1.spf" 2>/dev/null
+"$SPFCTL" create --compress zstd --level 19 "$T/mixed.raw" "$T/l19.spf" 2>/dev/null
 if [ "$(spfpatch "$T/l19.spf" get h.codec_level 2>/dev/null)" = 19 ] &&
    [ "$(stat -c %s "$T/l19.spf")" -le "$(stat -c %s "$T/l1.spf")" ]; then
 	pass "zstd --level recorded and effective"
@@ -99,7 +99,7 @@ else
 	fail "zstd --level recorded and effective" "level $(spfpatch "$T/l19.spf" get h.codec_level 2>&1), sizes $(stat -c %s "$T/l1.spf" "$T/l19.spf" 2>&1 | tr '\n' ' ')"
 fi
 "$SPFCTL" export "$T/l19.spf" "$T/l19.out" 2>/dev/null
-same_bytes "zstd level 19 round trip" "$T/ext4.raw" "$T/l19.out"
+same_bytes "zstd level 19 round trip" "$T/mixed.raw" "$T/l19.out"
 for lv in 1 9; do
 	rm -f "$T/d.spf" "$T/d.out"
 	"$SPFCTL" create --compress deflate --level $lv "$T/mixed.raw" "$T/d.spf" 2>/dev/null &&
@@ -115,7 +115,7 @@ same_bytes "lz4 HC (level 9) round trip" "$T/mixed.raw" "$T/hc.out"
 # thread count (all but the uuid/time-dependent header and trailer).
 for th in 1 4; do
 	rm -f "$T/t$th.spf"
-	"$SPFCTL" create --threads $th --chunk-size 4K "$T/ext4.raw" "$T/t$th.spf" 2>/dev/null
+	"$SPFCTL" create --threads $th --chunk-size 4K "$T/gpt.raw" "$T/t$th.spf" 2>/dev/null
 done
 if [ -s "$T/t1.spf" ] && [ "$(stat -c %s "$T/t1.spf")" = "$(stat -c %s "$T/t4.spf")" ] &&
    cmp -s <(tail -c +4097 "$T/t1.spf" | head -c -512) <(tail -c +4097 "$T/t4.spf" | head -c -512); then

@@ -60,6 +60,7 @@ struct xjob {
 	const char *why;		/* first problem */
 	int err;
 	u64 bad_chunk;
+	int write_err;			/* -errno from writing the output */
 };
 
 struct export_ctx {
@@ -144,6 +145,9 @@ static int decode(struct export_ctx *x, struct xworker *w, struct xjob *job,
 	return 0;
 }
 
+static int write_batch(struct export_ctx *x, struct xjob *job);
+
+/* Decode a batch; file and device outputs are written here, in parallel. */
 static void xwork(void *wctx, unsigned int slot, void *arg)
 {
 	struct export_ctx *x = arg;
@@ -151,9 +155,13 @@ static void xwork(void *wctx, unsigned int slot, void *arg)
 	u32 i;
 
 	job->why = NULL;
+	job->err = 0;
+	job->write_err = 0;
 	for (i = 0; i < job->n; i++)
 		if (decode(x, wctx, job, i))
 			return;
+	if (x->mode != OUT_STREAM)
+		job->write_err = write_batch(x, job);
 }
 
 static const struct pool_ops xpool_ops = {
@@ -187,25 +195,25 @@ static u64 chunk_bytes(const struct export_ctx *x, u64 chunk, u32 n)
 	return MIN((u64)n * x->cs, x->disk_size - off);
 }
 
-static int write_sparse(struct export_ctx *x, struct xjob *job)
+/* Write the batch's non-zero runs (all of it for a device).  -errno. */
+static int write_batch(struct export_ctx *x, struct xjob *job)
 {
 	u32 i = 0, j;
 	int ret;
 
 	while (i < job->n) {
-		if (job->zero[i]) {
+		if (x->mode == OUT_SPARSE && job->zero[i]) {
 			i++;
 			continue;
 		}
-		for (j = i; j < job->n && !job->zero[j]; j++)
+		for (j = i; j < job->n &&
+		     (x->mode != OUT_SPARSE || !job->zero[j]); j++)
 			;
 		ret = pwrite_full(x->out_fd, job->out + (size_t)i * x->cs,
 				  chunk_bytes(x, job->first + i, j - i),
 				  (job->first + i) * x->cs);
-		if (ret) {
-			err_sys(x->out_name, ret, "write failed");
-			return -1;
-		}
+		if (ret)
+			return ret;
 		i = j;
 	}
 	return 0;
@@ -215,7 +223,7 @@ static int consume(struct export_ctx *x, struct xjob *job)
 {
 	u64 len = chunk_bytes(x, job->first, job->n);
 	const struct spf_layer *l;
-	int ret;
+	int ret = job->write_err;
 
 	if (job->why) {
 		l = x->chain->layer[job->r[job->bad_chunk - job->first].layer];
@@ -227,19 +235,11 @@ static int consume(struct export_ctx *x, struct xjob *job)
 				(unsigned long long)job->bad_chunk, job->why);
 		return -1;
 	}
-	if (x->mode == OUT_SPARSE) {
-		if (write_sparse(x, job))
-			return -1;
-	} else {
-		if (x->mode == OUT_DEVICE)
-			ret = pwrite_full(x->out_fd, job->out, len,
-					  job->first * x->cs);
-		else
-			ret = write_full(x->out_fd, job->out, len);
-		if (ret) {
-			err_sys(x->out_name, ret, "write failed");
-			return -1;
-		}
+	if (x->mode == OUT_STREAM)
+		ret = write_full(x->out_fd, job->out, len);
+	if (ret) {
+		err_sys(x->out_name, ret, "write failed");
+		return -1;
 	}
 	progress_update(&x->prog, job->first * x->cs + len);
 	return 0;

@@ -19,6 +19,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/string_helpers.h>
 
 #include <linux/spfblk.h>
 
@@ -32,11 +33,28 @@ struct spf_chain_scratch {
 	struct spf_msg msg;
 };
 
+/*
+ * The file's path now, for sysfs and the log.  A newline or backslash in
+ * it becomes an octal escape (\012, \134), as in /proc/mounts, so the
+ * path stays one line.
+ */
 static char *spf_layer_path(struct file *file, char *buf)
 {
-	char *p = file_path(file, buf, PATH_MAX);
+	const char *p = file_path(file, buf, PATH_MAX);
+	const unsigned int flags = ESCAPE_OCTAL;
+	const char *only = "\n\\";
+	char *out;
+	int len;
 
-	return kstrdup(IS_ERR(p) ? "(unknown)" : p, GFP_KERNEL);
+	if (IS_ERR(p))
+		p = "(unknown)";
+	len = string_escape_str(p, NULL, 0, flags, only);
+	out = kmalloc(len + 1, GFP_KERNEL);
+	if (!out)
+		return NULL;
+	string_escape_str(p, out, len, flags, only);
+	out[len] = '\0';
+	return out;
 }
 
 /* What the backing file must be, before anything is read from it. */
@@ -199,9 +217,10 @@ int spf_chain_open(struct spf_device *dev, struct file **files,
 			ret = -EINTR;
 			break;
 		}
+		s->msg.text[0] = '\0';
 		ret = spf_layer_open(dev, i, files[i], keys, s);
 		if (ret) {
-			if (ret != -ENOMEM)
+			if (s->msg.text[0])
 				pr_err("attach: layer %u (%s): %s\n", i,
 				       dev->layers[i].path ?: "?", s->msg.text);
 			break;

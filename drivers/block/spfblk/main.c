@@ -94,4 +94,4 @@ module_exit(spf_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Read-only block device over a chain of SPF backup images");
 MODULE_AUTHOR("spfblk developers");
-MODULE_SOFTDEP("pre: crc32c gcm aes");
+MODULE_SOFTDEP("pre: crc32c gcm");
