@@ -280,3 +280,124 @@ mkdisk_gpt() {
 		dd of="$out" bs=1M seek=9 iflag=fullblock conv=notrunc status=none
 	rm -f "$p1"
 }
+
+# VM guest helpers (tests/vm/guest) ------------------------------------------
+# The guest scripts run inside the test VM with spfblk loaded and the
+# fixtures (tests/vm/mkfixtures) copied to $SPF_FIX on a tmpfs.  Forks cost
+# tens of milliseconds under TCG: these helpers read sysfs with builtins.
+
+SPF_FIX=${SPF_FIX:-/tmp/fix}
+SPF_TOOLS=${SPF_TOOLS:-$ROOT/build/vm-abi}
+SPFIOC=$SPF_TOOLS/spfioc
+
+# vm_attach NAME ARGS...: spfctl attach ARGS; sets DEV (/dev/spfN) and IDX.
+# On failure reports FAIL NAME and returns 1.
+vm_attach() {
+	local name=$1 out rc; shift
+	DEV= IDX=
+	out=$("$SPFCTL" attach "$@" 2>"$T/attach.err") && rc=0 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$name" "spfctl attach $* exited $rc: $(head -n 3 "$T/attach.err" | tr '\n' ' ')"
+		return 1
+	fi
+	out=${out%%$'\n'*}
+	if [[ ! "$out" =~ ^/dev/spf([0-9]+)$ ]]; then
+		fail "$name" "spfctl attach printed '$out', not /dev/spfN"
+		return 1
+	fi
+	IDX=${BASH_REMATCH[1]}
+	DEV=$out
+	if [ ! -b "$DEV" ]; then
+		fail "$name" "spfctl attach returned but $DEV is not a block device"
+		return 1
+	fi
+}
+
+# vm_detach NAME DEV: spfctl detach DEV; FAIL NAME unless it works and the
+# node is gone.
+vm_detach() {
+	local name=$1 dev=$2 err
+	if ! err=$("$SPFCTL" detach "$dev" 2>&1 >/dev/null); then
+		fail "$name" "spfctl detach $dev: $(printf '%s' "$err" | head -n 2 | tr '\n' ' ')"
+		return 1
+	fi
+	if [ -e "$dev" ] || [ -e "/sys/block/${dev#/dev/}" ]; then
+		fail "$name" "$dev still exists after spfctl detach"
+		return 1
+	fi
+}
+
+# sysval FILE: print the first line of FILE (no fork), or nothing.
+sysval() {
+	local v=
+	[ -r "$1" ] && read -r v < "$1"
+	printf '%s' "$v"
+}
+
+# dev_bytes DEV: the size of /dev/spfN (or a partition) in bytes.
+dev_bytes() {
+	local n=${1#/dev/} s
+	if [ -r "/sys/block/$n/size" ]; then
+		s=$(sysval "/sys/block/$n/size")
+	else
+		s=$(sysval "/sys/class/block/$n/size")
+	fi
+	echo $(( ${s:-0} * 512 ))
+}
+
+# sha_of FILE: sha256 of FILE (one fork).
+sha_of() {
+	local s
+	s=$(sha256sum < "$1") || return 1
+	printf '%s' "${s%% *}"
+}
+
+# wait_gone DEV [TENTHS]: wait until DEV and its sysfs dir are gone
+# (default 5 s).
+wait_gone() {
+	local dev=$1 n=${2:-50}
+	while [ "$n" -gt 0 ]; do
+		[ ! -e "$dev" ] && [ ! -e "/sys/block/${dev#/dev/}" ] && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# kmsg_mark: put a unique marker in the kernel log; kmsg_since prints the
+# log lines after the last marker.
+kmsg_mark() {
+	_KMSG_MARK="spftest-mark-$$-$RANDOM"
+	echo "$_KMSG_MARK" > /dev/kmsg
+}
+kmsg_since() {
+	dmesg | sed -n "/$_KMSG_MARK/,\$p" | tail -n +2
+}
+
+# fixline NAME: the data.list line of chain NAME (fields: name dir top
+# sha_src sha_export size layers chunk codec enc).
+fixline() {
+	local l
+	while read -r l; do
+		[ "${l%% *}" = "$1" ] && { printf '%s\n' "$l"; return 0; }
+	done < "$SPF_FIX/data.list"
+	return 1
+}
+
+# meta FILE KEY: a value from a key=value file.
+meta() {
+	local l
+	while IFS= read -r l; do
+		[ "${l%%=*}" = "$2" ] && { printf '%s' "${l#*=}"; return 0; }
+	done < "$1"
+	return 1
+}
+
+# spf_devices: the attached /dev/spfN names (from sysfs), one a line.
+spf_devices() {
+	local d
+	for d in /sys/block/spf*; do
+		[ -e "$d" ] && echo "/dev/${d##*/}"
+	done
+	return 0
+}

@@ -885,7 +885,7 @@ static int write_image(struct create_ctx *x)
 		tmpout_abort(&t);
 		return -1;
 	}
-	return tmpout_commit(&t) ? -1 : 0;
+	return tmpout_commit(&t, true) ? -1 : 0;
 }
 
 static int create(struct create_opts *o)

@@ -1,5 +1,705 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * spfctl attach, detach and list: /dev/spfN devices through the spfblk
+ * driver's /dev/spf-control (include/uapi/linux/spfblk.h) and its sysfs
+ * files under /sys/block/spfN/spf/.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include <libsmartcols.h>
+#include <openssl/crypto.h>
+
+#include <linux/spfblk.h>
+
 #include "cmd.h"
-int cmd_attach(int argc, char **argv) { (void)argc; (void)argv; return 1; }
-int cmd_detach(int argc, char **argv) { (void)argc; (void)argv; return 1; }
-int cmd_list(int argc, char **argv) { (void)argc; (void)argv; return 1; }
+#include "libchain.h"
+
+#define CONTROL_PATH	"/dev/" SPF_CONTROL_NAME
+/* SPFCTL_SYSFS_BLOCK overrides /sys/block, for tests without the driver. */
+static const char *sys_block(void)
+{
+	const char *s = getenv("SPFCTL_SYSFS_BLOCK");
+
+	return s && *s ? s : "/sys/block";
+}
+#define ATTACH_WAIT_MS	10000
+
+/* ---- shared ---- */
+
+static int open_control(void)
+{
+	int fd = open(CONTROL_PATH, O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
+		err_msg(CONTROL_PATH,
+			"no such device; load the driver with `modprobe spfblk`");
+	else
+		err_sys(CONTROL_PATH, errno, "cannot open");
+	return -1;
+}
+
+/* Read a sysfs file, trailing newlines removed; NULL if absent. */
+static char *sysfs_read(unsigned int idx, const char *name)
+{
+	char *path = xasprintf("%s/spf%u/%s", sys_block(), idx, name);
+	char *buf = xmalloc(65536);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read_full(fd, buf, 65535);
+
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return buf;
+}
+
+static bool sysfs_u64(unsigned int idx, const char *name, u64 *v)
+{
+	char *s = sysfs_read(idx, name), *end;
+	bool ok = false;
+
+	if (s) {
+		*v = strtoull(s, &end, 10);
+		ok = end != s;
+	}
+	free(s);
+	return ok;
+}
+
+/* The last line of a multi-line value. */
+static const char *last_line(const char *s)
+{
+	const char *nl = strrchr(s, '\n');
+
+	return nl ? nl + 1 : s;
+}
+
+static int idx_cmp(const void *a, const void *b)
+{
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Indexes of the spfN devices that have the spf/ sysfs group, sorted. */
+static unsigned int list_devices(unsigned int **out)
+{
+	unsigned int *v = NULL, n = 0, idx;
+	struct dirent *d;
+	char extra;
+	DIR *dp = opendir(sys_block());
+
+	if (!dp) {
+		*out = NULL;
+		return 0;
+	}
+	while ((d = readdir(dp))) {
+		char *p;
+		struct stat st;
+
+		if (sscanf(d->d_name, "spf%u%c", &idx, &extra) != 1)
+			continue;
+		p = xasprintf("%s/%s/spf", sys_block(), d->d_name);
+		if (!stat(p, &st) && S_ISDIR(st.st_mode)) {
+			v = xrealloc(v, (n + 1) * sizeof(*v));
+			v[n++] = idx;
+		}
+		free(p);
+	}
+	closedir(dp);
+	qsort(v, n, sizeof(*v), idx_cmp);
+	*out = v;
+	return n;
+}
+
+/* ---- attach ---- */
+
+static const struct cmd_desc attach_desc = {
+	"attach", "attach [OPTIONS] IMAGE",
+};
+
+static void attach_help(void)
+{
+	printf("Usage: spfctl %s\n\n"
+	       "Map the chain that ends at IMAGE onto a new read-only /dev/spfN and\n"
+	       "print its name once the device and its partitions exist.  The chain\n"
+	       "is found and checked as for export; the kernel checks it again.\n\n"
+	       "Options:\n"
+	       "  -k, --key-file FILE  passphrase of an encrypted chain (- for stdin);\n"
+	       "                       otherwise it is asked for on the terminal\n"
+	       "      --chain FILE...  the chain's images (any order) instead of finding\n"
+	       "                       them in IMAGE's directory; repeat the option or\n"
+	       "                       list files before IMAGE\n"
+	       "  -P, --no-partscan    do not scan for partitions (/dev/spfNpM)\n"
+	       "  -L, --lazy           detach automatically on last close\n"
+	       "  -c, --cache SIZE     extent cache budget (e.g. 64M); default: the\n"
+	       "                       module's\n"
+	       "  -h, --help           show this help\n",
+	       attach_desc.usage);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static bool is_blkdev(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISBLK(st.st_mode);
+}
+
+/* Do /dev/spfN and the /dev node of every partition in sysfs exist? */
+static bool nodes_ready(unsigned int idx)
+{
+	char *dev = xasprintf("/dev/spf%u", idx);
+	char *sys = xasprintf("%s/spf%u", sys_block(), idx);
+	char *prefix = xasprintf("spf%up", idx);
+	bool ready = is_blkdev(dev);
+	struct dirent *d;
+	DIR *dp = ready ? opendir(sys) : NULL;
+
+	while (dp && ready && (d = readdir(dp))) {
+		char *part;
+
+		if (strncmp(d->d_name, prefix, strlen(prefix)))
+			continue;
+		part = xasprintf("/dev/%s", d->d_name);
+		ready = is_blkdev(part);
+		free(part);
+	}
+	if (dp)
+		closedir(dp);
+	free(dev);
+	free(sys);
+	free(prefix);
+	return ready;
+}
+
+static int wait_nodes(unsigned int idx)
+{
+	long long end = now_ms() + ATTACH_WAIT_MS;
+	struct timespec pause = { 0, 20 * 1000000 };
+
+	while (!nodes_ready(idx)) {
+		if (now_ms() > end)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+static void detach_index(int ctl, unsigned int idx)
+{
+	struct spf_detach d = { .index = idx };
+
+	ioctl(ctl, SPF_IOC_DETACH, &d);
+}
+
+static int do_attach(int ctl, struct spf_chain *c, u32 flags, u64 cache,
+		     unsigned int *index)
+{
+	__s32 *fds = xzalloc(c->n * sizeof(*fds));
+	struct spf_layer_key *keys = NULL;
+	struct spf_attach a;
+	unsigned int i;
+	int ret;
+
+	if (c->any_encrypted)
+		keys = xzalloc(c->n * sizeof(*keys));
+	for (i = 0; i < c->n; i++) {
+		fds[i] = c->layer[i]->fd;
+		if (keys && c->layer[i]->unlocked)
+			memcpy(keys[i].key, c->layer[i]->keys.data,
+			       SPF_KEY_SIZE);
+	}
+	memset(&a, 0, sizeof(a));
+	a.fds = (__u64)(uintptr_t)fds;
+	a.keys = (__u64)(uintptr_t)keys;
+	a.nr_layers = c->n;
+	a.flags = flags;
+	a.cache_bytes = cache;
+	ret = ioctl(ctl, SPF_IOC_ATTACH, &a) ? -errno : 0;
+	if (keys) {
+		OPENSSL_cleanse(keys, c->n * sizeof(*keys));
+		free(keys);
+	}
+	free(fds);
+	*index = a.index;
+	return ret;
+}
+
+static void attach_error(const char *image, int err)
+{
+	if (err == -ENOTTY)
+		err_msg(CONTROL_PATH,
+			"attach failed: the driver does not know this command (spfblk too old?)");
+	else if (err == -EPERM || err == -EACCES)
+		err_sys(image, -err, "attach failed (needs CAP_SYS_ADMIN)");
+	else
+		err_sys(image, -err, "attach failed (the kernel log says why)");
+}
+
+static int attach(const char *image, struct chain_args *ca,
+		  const char *key_file, u32 flags, u64 cache)
+{
+	struct spf_chain *c = NULL;
+	unsigned int idx;
+	int ctl, ret = EXIT_FAIL;
+
+	ctl = open_control();
+	if (ctl < 0)
+		return EXIT_FAIL;
+	raise_nofile_limit();
+	c = chain_open(image, ca->files, ca->n);
+	if (!c || chain_unlock(c, key_file, false))
+		goto out;
+	if (c->n > SPF_MAX_DEPTH + 1) {
+		err_msg(image, "chain of %u images is too deep", c->n);
+		goto out;
+	}
+	ret = do_attach(ctl, c, flags, cache, &idx);
+	if (ret) {
+		attach_error(image, ret);
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (wait_nodes(idx)) {
+		err_msg(image, "timed out waiting for /dev/spf%u and its partitions; detached",
+			idx);
+		detach_index(ctl, idx);
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	printf("/dev/spf%u\n", idx);
+	ret = EXIT_OK;
+out:
+	chain_close(c);		/* wipes the unwrapped keys */
+	close(ctl);
+	return ret;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "key-file",	 required_argument, NULL, 'k' },
+		{ "chain",	 required_argument, NULL, 'C' },
+		{ "no-partscan", no_argument,       NULL, 'P' },
+		{ "lazy",	 no_argument,       NULL, 'L' },
+		{ "cache",	 required_argument, NULL, 'c' },
+		{ "help",	 no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct chain_args ca = { 0 };
+	const char *key_file = NULL;
+	u32 flags = 0;
+	u64 cache = 0;
+	char *image;
+	int c, ret = EXIT_USAGE;
+
+	while ((c = getopt_long(argc, argv, ":k:PLc:h", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'k': key_file = optarg; break;
+		case 'C': chain_args_add(&ca, optarg); break;
+		case 'P': flags |= SPF_ATTACH_F_NO_PARTSCAN; break;
+		case 'L': flags |= SPF_ATTACH_F_AUTOCLEAR; break;
+		case 'c':
+			if (parse_size(optarg, &cache)) {
+				usage_error(&attach_desc, "invalid cache size '%s'",
+					    optarg);
+				goto out;
+			}
+			break;
+		case 'h':
+			attach_help();
+			ret = EXIT_OK;
+			goto out;
+		default:
+			bad_option(&attach_desc, c, argv);
+			goto out;
+		}
+	}
+	if (!take_args(&attach_desc, argc, argv, 1, &ca, &image))
+		ret = attach(image, &ca, key_file, flags, cache);
+out:
+	chain_args_free(&ca);
+	return ret;
+}
+
+/* ---- detach ---- */
+
+static const struct cmd_desc detach_desc = {
+	"detach", "detach [--lazy] DEVICE|IMAGE... | --all",
+};
+
+static void detach_help(void)
+{
+	printf("Usage: spfctl %s\n\n"
+	       "Remove /dev/spfN devices.  DEVICE is /dev/spfN or spfN; IMAGE removes\n"
+	       "every device whose top image is that file.\n\n"
+	       "Options:\n"
+	       "  -a, --all   remove every spf device\n"
+	       "  -L, --lazy  detach on last close when a device is in use\n"
+	       "  -h, --help  show this help\n",
+	       detach_desc.usage);
+}
+
+static int detach_one(int ctl, unsigned int idx, bool lazy)
+{
+	struct spf_detach d = { .index = idx };
+	char dev[32];
+
+	snprintf(dev, sizeof(dev), "/dev/spf%u", idx);
+	if (lazy)
+		d.flags = SPF_DETACH_F_LAZY;
+	if (!ioctl(ctl, SPF_IOC_DETACH, &d))
+		return 0;
+	if (errno == EBUSY)
+		err_msg(dev, "detach failed: device is in use (use --lazy to detach on last close)");
+	else if (errno == ENXIO || errno == ENODEV || errno == ENOENT)
+		err_msg(dev, "detach failed: no such device");
+	else
+		err_sys(dev, errno, "detach failed");
+	return -1;
+}
+
+/* "/dev/spfN" or "spfN" -> N. */
+static int parse_device(const char *arg, unsigned int *idx)
+{
+	const char *name = strncmp(arg, "/dev/", 5) ? arg : arg + 5;
+	char extra;
+
+	return sscanf(name, "spf%u%c", idx, &extra) == 1 ? 0 : -1;
+}
+
+/* Devices whose top backing file is @image (same file). */
+static int detach_image(int ctl, const char *image, bool lazy)
+{
+	unsigned int *v, n = list_devices(&v), i, found = 0;
+	struct stat want, st;
+	int ret = 0;
+
+	if (stat(image, &want)) {
+		err_sys(image, errno, "cannot stat");
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		char *files = sysfs_read(v[i], "spf/backing_files");
+
+		if (files && !stat(last_line(files), &st) &&
+		    st.st_dev == want.st_dev && st.st_ino == want.st_ino) {
+			found++;
+			if (detach_one(ctl, v[i], lazy))
+				ret = -1;
+		}
+		free(files);
+	}
+	free(v);
+	if (!found) {
+		err_msg(image, "detach failed: not attached");
+		return -1;
+	}
+	return ret;
+}
+
+static int detach_arg(int ctl, const char *arg, bool lazy)
+{
+	unsigned int idx;
+	struct stat st;
+
+	if (!parse_device(arg, &idx))
+		return detach_one(ctl, idx, lazy);
+	if (!stat(arg, &st) && S_ISBLK(st.st_mode)) {
+		err_msg(arg, "detach failed: not an spf device");
+		return -1;
+	}
+	return detach_image(ctl, arg, lazy);
+}
+
+static int detach_all(int ctl, bool lazy)
+{
+	unsigned int *v, n = list_devices(&v), i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++)
+		if (detach_one(ctl, v[i], lazy))
+			ret = -1;
+	free(v);
+	return ret;
+}
+
+int cmd_detach(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all",	no_argument, NULL, 'a' },
+		{ "lazy",	no_argument, NULL, 'L' },
+		{ "help",	no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool all = false, lazy = false;
+	int c, i, ctl, ret = 0;
+
+	while ((c = getopt_long(argc, argv, ":aLh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a': all = true; break;
+		case 'L': lazy = true; break;
+		case 'h': detach_help(); return EXIT_OK;
+		default: return bad_option(&detach_desc, c, argv);
+		}
+	}
+	if (all == (optind < argc))
+		return usage_error(&detach_desc, all ?
+				   "--all takes no other argument" :
+				   "missing argument");
+	ctl = open_control();
+	if (ctl < 0)
+		return EXIT_FAIL;
+	if (all)
+		ret = detach_all(ctl, lazy);
+	for (i = optind; i < argc; i++)
+		if (detach_arg(ctl, argv[i], lazy))
+			ret = -1;
+	close(ctl);
+	return ret ? EXIT_FAIL : EXIT_OK;
+}
+
+/* ---- list ---- */
+
+static const struct cmd_desc list_desc = {
+	"list", "list [--json] [--bytes] [--noheadings]",
+};
+
+static void list_help(void)
+{
+	printf("Usage: spfctl %s\n\n"
+	       "List the attached spf devices: DEVICE, IMAGE (the top image), DEPTH\n"
+	       "(images in the chain), SIZE, CODEC (of each image, base first),\n"
+	       "ENCRYPTED and CACHE (extent cache in use / budget).\n\n"
+	       "Options:\n"
+	       "  -J, --json        typed JSON output (cache as two numbers)\n"
+	       "  -b, --bytes       sizes in bytes\n"
+	       "  -n, --noheadings  no header line\n"
+	       "  -h, --help        show this help\n",
+	       list_desc.usage);
+}
+
+struct list_opts {
+	bool json, bytes, noheadings;
+};
+
+enum { COL_DEVICE, COL_IMAGE, COL_DEPTH, COL_SIZE, COL_CODEC, COL_ENC,
+       COL_CACHE, COL_CACHE_BYTES, COL_CACHE_BUDGET, NR_COLS };
+
+static const struct {
+	const char *name;
+	double width;
+	int flags;
+	int json_type;
+} cols[NR_COLS] = {
+	[COL_DEVICE]	   = { "DEVICE", 0.1, 0, SCOLS_JSON_STRING },
+	[COL_IMAGE]	   = { "IMAGE", 0.4, SCOLS_FL_NOEXTREMES,
+			       SCOLS_JSON_STRING },
+	[COL_DEPTH]	   = { "DEPTH", 0.05, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
+	[COL_SIZE]	   = { "SIZE", 0.1, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
+	[COL_CODEC]	   = { "CODEC", 0.1, 0, SCOLS_JSON_STRING },
+	[COL_ENC]	   = { "ENCRYPTED", 0.05, SCOLS_FL_RIGHT,
+			       SCOLS_JSON_BOOLEAN },
+	[COL_CACHE]	   = { "CACHE", 0.15, SCOLS_FL_RIGHT, SCOLS_JSON_STRING },
+	[COL_CACHE_BYTES]  = { "CACHE-BYTES", 0.1, SCOLS_FL_RIGHT,
+			       SCOLS_JSON_NUMBER },
+	[COL_CACHE_BUDGET] = { "CACHE-BUDGET", 0.1, SCOLS_FL_RIGHT,
+			       SCOLS_JSON_NUMBER },
+};
+
+static bool col_shown(const struct list_opts *o, int col)
+{
+	if (col == COL_CACHE)
+		return !o->json;
+	if (col == COL_CACHE_BYTES || col == COL_CACHE_BUDGET)
+		return o->json;
+	return true;
+}
+
+static char *fmt_size(const struct list_opts *o, u64 v)
+{
+	char buf[32];
+
+	if (o->bytes || o->json)
+		return xasprintf("%llu", (unsigned long long)v);
+	return xstrdup(size_human(v, buf));
+}
+
+/* Distinct codecs, base first: "zstd" or "zstd,lz4". */
+static char *codecs_of(unsigned int idx)
+{
+	char *s = sysfs_read(idx, "spf/codecs"), *out, *tok, *save = NULL;
+	size_t len = 0;
+
+	if (!s)
+		return xstrdup("-");
+	out = xzalloc(strlen(s) + 2);
+	for (tok = strtok_r(s, "\n", &save); tok;
+	     tok = strtok_r(NULL, "\n", &save)) {
+		char *hit = strstr(out, tok);
+		size_t tl = strlen(tok);
+
+		if (hit && (hit == out || hit[-1] == ',') &&
+		    (hit[tl] == ',' || !hit[tl]))
+			continue;
+		len += sprintf(out + len, "%s%s", len ? "," : "", tok);
+	}
+	free(s);
+	return out;
+}
+
+static char *cell(const struct list_opts *o, unsigned int idx, int col)
+{
+	char *s, b1[32], b2[32];
+	u64 v = 0, w = 0;
+
+	switch (col) {
+	case COL_DEVICE:
+		return xasprintf("/dev/spf%u", idx);
+	case COL_IMAGE:
+		s = sysfs_read(idx, "spf/backing_files");
+		if (s) {
+			char *top = xstrdup(last_line(s));
+
+			free(s);
+			return top;
+		}
+		return xstrdup("-");
+	case COL_DEPTH:
+		sysfs_u64(idx, "spf/nr_layers", &v);
+		return xasprintf("%llu", (unsigned long long)v);
+	case COL_SIZE:
+		sysfs_u64(idx, "size", &v);
+		return fmt_size(o, v * 512);
+	case COL_CODEC:
+		return codecs_of(idx);
+	case COL_ENC:
+		sysfs_u64(idx, "spf/encrypted", &v);
+		return xstrdup(v ? "1" : "0");
+	case COL_CACHE:
+		sysfs_u64(idx, "spf/cache_bytes", &v);
+		sysfs_u64(idx, "spf/cache_budget", &w);
+		if (o->bytes)
+			return xasprintf("%llu/%llu", (unsigned long long)v,
+					 (unsigned long long)w);
+		return xasprintf("%s/%s", size_human(v, b1),
+				 size_human(w, b2));
+	case COL_CACHE_BYTES:
+		sysfs_u64(idx, "spf/cache_bytes", &v);
+		return xasprintf("%llu", (unsigned long long)v);
+	case COL_CACHE_BUDGET:
+		sysfs_u64(idx, "spf/cache_budget", &v);
+		return xasprintf("%llu", (unsigned long long)v);
+	}
+	return xstrdup("");
+}
+
+static int list_build(struct libscols_table *tb, const struct list_opts *o)
+{
+	unsigned int *v, n = list_devices(&v), i;
+	int col, k, ret = 0;
+
+	for (i = 0; i < n && !ret; i++) {
+		struct libscols_line *ln = scols_table_new_line(tb, NULL);
+
+		if (!ln) {
+			ret = -ENOMEM;
+			break;
+		}
+		for (col = 0, k = 0; col < NR_COLS; col++) {
+			if (!col_shown(o, col))
+				continue;
+			if (scols_line_refer_data(ln, k++, cell(o, v[i], col)))
+				ret = -ENOMEM;
+		}
+	}
+	free(v);
+	return ret;
+}
+
+static int list(const struct list_opts *o)
+{
+	struct libscols_table *tb = scols_new_table();
+	int col, ret = -ENOMEM;
+
+	if (!tb)
+		goto fail;
+	scols_table_enable_json(tb, o->json);
+	scols_table_set_name(tb, "spfdevices");
+	scols_table_enable_noheadings(tb, o->noheadings);
+	for (col = 0; col < NR_COLS; col++) {
+		struct libscols_column *cl;
+
+		if (!col_shown(o, col))
+			continue;
+		cl = scols_table_new_column(tb, cols[col].name,
+					    cols[col].width, cols[col].flags);
+		if (!cl)
+			goto fail;
+		scols_column_set_json_type(cl, cols[col].json_type);
+	}
+	ret = list_build(tb, o);
+	if (!ret)
+		ret = scols_print_table(tb);
+fail:
+	scols_unref_table(tb);
+	if (ret) {
+		err_sys(NULL, ret, "cannot print the device list");
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",	no_argument, NULL, 'J' },
+		{ "bytes",	no_argument, NULL, 'b' },
+		{ "noheadings",	no_argument, NULL, 'n' },
+		{ "help",	no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct list_opts o = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":Jbnh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'J': o.json = true; break;
+		case 'b': o.bytes = true; break;
+		case 'n': o.noheadings = true; break;
+		case 'h': list_help(); return EXIT_OK;
+		default: return bad_option(&list_desc, c, argv);
+		}
+	}
+	if (optind < argc)
+		return usage_error(&list_desc, "unexpected argument '%s'",
+				   argv[optind]);
+	return list(&o);
+}

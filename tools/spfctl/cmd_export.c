@@ -379,7 +379,7 @@ static int export_file(struct export_ctx *x, const char *output, bool force)
 		tmpout_abort(&t);
 		return -1;
 	}
-	return tmpout_commit(&t) ? -1 : 0;
+	return tmpout_commit(&t, false) ? -1 : 0;
 }
 
 static int export(struct export_ctx *x, const char *output, bool force)

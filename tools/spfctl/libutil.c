@@ -517,11 +517,11 @@ static void fsync_dir(const char *path)
 	free(dir);
 }
 
-int tmpout_commit(struct tmpout *t)
+int tmpout_commit(struct tmpout *t, bool durable)
 {
 	int ret = 0;
 
-	if (fsync(t->fd)) {
+	if (durable && fsync(t->fd)) {
 		ret = -errno;
 		err_sys(t->path, errno, "cannot sync %s", t->tmp);
 	} else if (close(t->fd)) {
@@ -540,7 +540,8 @@ int tmpout_commit(struct tmpout *t)
 		return ret;
 	}
 	signals_set_tmpfile(NULL);
-	fsync_dir(t->path);
+	if (durable)
+		fsync_dir(t->path);
 	free(t->tmp);
 	free(t->path);
 	t->tmp = t->path = NULL;

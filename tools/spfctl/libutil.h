@@ -92,7 +92,8 @@ struct tmpout {
 };
 
 int tmpout_open(struct tmpout *t, const char *path, bool force);
-int tmpout_commit(struct tmpout *t);
+/* Rename into place; with @durable, fsync the file and directory first. */
+int tmpout_commit(struct tmpout *t, bool durable);
 void tmpout_abort(struct tmpout *t);
 
 /* Signals: remove the registered temporary file, restore the tty. */

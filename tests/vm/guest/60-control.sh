@@ -1,0 +1,241 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Control: 200 attach/detach cycles without memory growth, detach of a
+# mounted device (EBUSY, then lazily), lazy attach, 8 devices at once,
+# renamed and unlinked images, non-root callers, max_devices, and module
+# unload (refused while a device exists) and reload.
+. "$(dirname "$0")/../../lib.sh"
+
+k=$SPF_FIX/ctl
+good=$SPF_FIX/bad/good
+
+# ---- 200 attach/detach cycles: no memory growth -------------------------------
+# mem_sample: "MemAvailable Slab spf_active_objs" in KiB/objects, after
+# dropping caches.
+mem_sample() {
+	local k v u ma=0 sl=0 objs=0 l
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	while read -r k v u; do
+		case $k in
+		MemAvailable:) ma=$v ;;
+		Slab:) sl=$v ;;
+		esac
+	done < /proc/meminfo
+	while read -r l; do
+		set -- $l
+		[[ "$1" == *spf* ]] && objs=$((objs + $2))
+	done < /proc/slabinfo
+	echo "$ma $sl $objs"
+}
+slabs=$(grep -i spf /proc/slabinfo | awk '{ print $1 }' | tr '\n' ' ')
+echo "# spf slab caches: ${slabs:-none (merged into generic caches)}"
+
+cyc() {	# cyc N: N cycles, alternating the partitioned and the encrypted chain
+	local n=$1 half=$(( $1 / 2 ))
+	"$SPFIOC" cycle "$half" "$k/gpt.spf" "$k/gpt1.spi" >/dev/null &&
+		"$SPFIOC" cycle $((n - half)) -p "$SPF_FIX/key" "$k/enc.spf" >/dev/null
+}
+t=$SECONDS
+if ! out=$(cyc 20 2>&1); then
+	fail ctl-cycles-200 "warm-up: $out"
+else
+	read -r ma0 sl0 ob0 <<< "$(mem_sample)"
+	ok=1
+	for round in 1 2; do
+		out=$(cyc 100 2>&1) || { ok=0; fail ctl-cycles-200 "round $round: $out"; break; }
+		read -r ma sl ob <<< "$(mem_sample)"
+		echo "# after $((round * 100)) cycles: MemAvailable $((ma - ma0)) KiB, Slab $((sl - sl0)) KiB, spf slab objects $((ob - ob0))"
+	done
+	if [ "$ok" = 1 ]; then
+		dma=$((ma0 - ma)) dsl=$((sl - sl0)) dob=$((ob - ob0))
+		if [ "$dsl" -gt 1024 ] || [ "$dma" -gt 8192 ] || [ "$dob" -gt 16 ]; then
+			fail ctl-cycles-200 "memory grew over 200 cycles: Slab +$dsl KiB (limit 1024), MemAvailable -$dma KiB (limit 8192), spf slab objects +$dob"
+		else
+			pass ctl-cycles-200
+		fi
+	fi
+fi
+echo "# 220 ioctl cycles: $((SECONDS - t)) s"
+
+# ... and some through spfctl, which waits for the node and partitions.
+t=$SECONDS
+ok=1
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	vm_attach ctl-spfctl-cycles "$k/gpt1.spi" || { ok=0; break; }
+	[ -b "${DEV}p1" ] && [ -b "${DEV}p2" ] ||
+		{ ok=0; fail ctl-spfctl-cycles "cycle $i: ${DEV}p1/p2 missing when attach returned"; }
+	vm_detach ctl-spfctl-cycles "$DEV" || { ok=0; break; }
+done
+[ "$ok" = 1 ] && pass ctl-spfctl-cycles
+echo "# 10 spfctl cycles: $((SECONDS - t)) s"
+
+# ---- detach while mounted: EBUSY; then lazily -----------------------------------
+p=$SPF_FIX/parts
+if vm_attach ctl-detach-busy "$p/$(meta "$p/parts.meta" top)"; then
+	mkdir -p /mnt/spf-busy
+	if ! mount -t ext4 -o ro "${DEV}p1" /mnt/spf-busy 2>"$T/err"; then
+		fail ctl-detach-busy "mount ${DEV}p1: $(head -n 1 "$T/err")"
+		vm_detach ctl-detach-busy "$DEV"
+	else
+		expect_error_re ctl-detach-busy 1 '[Bb]usy|in use' "$SPFCTL" detach "$DEV"
+		[ -b "$DEV" ] || fail ctl-detach-busy-still-there "$DEV vanished after a refused detach"
+		if "$SPFCTL" detach --help 2>&1 | grep -q -- '--lazy'; then
+			how="spfctl detach --lazy"
+			err=$("$SPFCTL" detach --lazy "$DEV" 2>&1) && rc=0 || rc=$?
+		else
+			how="SPF_IOC_DETACH with SPF_DETACH_F_LAZY (spfctl detach has no --lazy)"
+			err=$("$SPFIOC" detach "${DEV#/dev/spf}" lazy 2>&1) && rc=0 || rc=$?
+		fi
+		if [ "$rc" -ne 0 ]; then
+			fail ctl-lazy-detach "$how: exit $rc: $err"
+			umount /mnt/spf-busy
+		elif [ ! -b "$DEV" ]; then
+			fail ctl-lazy-detach "$how removed $DEV while it was mounted"
+		elif ! out=$(cd /mnt/spf-busy && sha256sum -c --quiet "$p/p1.sha256" 2>&1); then
+			fail ctl-lazy-detach "files unreadable after the lazy detach: $out"
+			umount /mnt/spf-busy
+		else
+			umount /mnt/spf-busy
+			wait_gone "$DEV" && pass ctl-lazy-detach ||
+				fail ctl-lazy-detach "$how: $DEV still there 5 s after umount"
+		fi
+	fi
+fi
+
+# ---- lazy attach: gone after its first user closes it ----------------------------
+if vm_attach ctl-lazy-attach --lazy "$good/b.spi"; then
+	sleep 0.5
+	if [ ! -b "$DEV" ]; then
+		fail ctl-lazy-attach "$DEV vanished before anyone opened it"
+	else
+		ac=$(sysval "/sys/block/${DEV#/dev/}/spf/autoclear")
+		sha=$(sha_of "$DEV")
+		if [ "$sha" != "$(meta "$SPF_FIX/bad/bad.meta" good_sha)" ]; then
+			fail ctl-lazy-attach "wrong data: $sha"
+		elif ! wait_gone "$DEV"; then
+			fail ctl-lazy-attach "$DEV still there 5 s after its last close (sysfs autoclear=$ac)"
+			"$SPFCTL" detach "$DEV" 2>/dev/null
+		else
+			pass ctl-lazy-attach
+		fi
+	fi
+fi
+
+# ---- 8 devices at once -------------------------------------------------------------
+devs=() shas=() ok=1
+while read -r name dir top sha_src sha_exp size layers cs codec enc; do
+	[ "${#devs[@]}" -ge 8 ] && break
+	args=()
+	[ "$enc" = 1 ] && args=(--key-file "$SPF_FIX/key")
+	vm_attach "ctl-8-devices" "${args[@]}" "$SPF_FIX/$dir/$top" || { ok=0; break; }
+	devs+=("$DEV")
+	shas+=("$sha_src")
+done < "$SPF_FIX/data.list"
+if [ "$ok" = 1 ]; then
+	if [ "$(printf '%s\n' "${devs[@]}" | sort -u | wc -l)" -ne 8 ]; then
+		fail ctl-8-devices "not 8 distinct devices: ${devs[*]}"
+	else
+		for i in "${!devs[@]}"; do
+			sha256sum < "${devs[$i]}" > "$T/sha.$i" &
+		done
+		wait
+		bad=
+		for i in "${!devs[@]}"; do
+			read -r s _ < "$T/sha.$i"
+			[ "$s" = "${shas[$i]}" ] || bad="$bad ${devs[$i]}"
+		done
+		[ -z "$bad" ] && pass ctl-8-devices ||
+			fail ctl-8-devices "wrong data read in parallel from:$bad"
+	fi
+	out=$("$SPFCTL" list --json 2>&1) && rc=0 || rc=$?
+	nlisted=$(printf '%s' "$out" | grep -o '"/dev/spf[0-9]*"' | sort -u | wc -l)
+	if [ "$rc" -ne 0 ] || [ "$nlisted" -ne 8 ]; then
+		fail ctl-list-json "exit $rc, $nlisted devices listed: $(printf '%s' "$out" | head -c 300 | tr '\n' ' ')"
+	else
+		pass ctl-list-json
+	fi
+fi
+err=$("$SPFCTL" detach --all 2>&1) && rc=0 || rc=$?
+left=$(spf_devices | tr '\n' ' ')
+[ "$rc" = 0 ] && [ -z "$left" ] && pass ctl-detach-all ||
+	fail ctl-detach-all "exit $rc ($err); left: $left"
+for d in $(spf_devices); do "$SPFIOC" detach "${d#/dev/spf}" 2>/dev/null; done
+
+# ---- renamed and unlinked images keep working --------------------------------
+mkdir -p "$T/rn"
+cp "$good/a.spf" "$good/b.spi" "$T/rn/"
+if vm_attach ctl-renamed-unlinked "$T/rn/b.spi"; then
+	mv "$T/rn/a.spf" "$T/rn/renamed.bin"
+	rm -f "$T/rn/b.spi"
+	sync; echo 3 > /proc/sys/vm/drop_caches
+	sha=$(sha_of "$DEV")
+	[ "$sha" = "$(meta "$SPF_FIX/bad/bad.meta" good_sha)" ] && pass ctl-renamed-unlinked ||
+		fail ctl-renamed-unlinked "sha256 $sha after renaming the base and unlinking the top"
+	vm_detach ctl-renamed-unlinked-detach "$DEV"
+fi
+
+# ---- non-root callers ------------------------------------------------------------------
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
+expect_error_re ctl-nonroot-spfctl 1 '[Pp]ermission denied|not permitted|EPERM|EACCES|root' \
+	"${nobody[@]}" "$SPFCTL" attach "$good/b.spi"
+# The node is 0600; a world-writable copy shows the ioctls' own check.
+mm=$(sysval /sys/class/misc/spf-control/dev)
+if [ -n "$mm" ] && mknod -m 0666 "$T/ctl" c "${mm%%:*}" "${mm##*:}"; then
+	chmod 0755 "$T"
+	for cmd in features "info 0" "detach 0" "attach $good/a.spf"; do
+		expect_error "ctl-nonroot-ioctl-eperm-${cmd%% *}" 1 "EPERM" \
+			env SPF_CONTROL="$T/ctl" "${nobody[@]}" "$SPFIOC" $cmd
+	done
+else
+	fail ctl-nonroot-ioctl-eperm "cannot make a copy of /dev/spf-control (dev '$mm')"
+fi
+
+# ---- module unload refused while attached; unload, max_devices, reload ------------
+if vm_attach ctl-module "$good/b.spi"; then
+	err=$(rmmod spfblk 2>&1) && rc=0 || rc=$?
+	if [ "$rc" = 0 ]; then
+		fail ctl-unload-refused-while-attached "rmmod succeeded with $DEV attached"
+		insmod "$SPF_MODULE"
+	elif ! grep -q '^spfblk ' /proc/modules || [ ! -b "$DEV" ]; then
+		fail ctl-unload-refused-while-attached "rmmod failed but the module or $DEV is gone"
+	else
+		pass ctl-unload-refused-while-attached
+	fi
+	vm_detach ctl-module-detach "$DEV"
+fi
+if err=$(rmmod spfblk 2>&1); then
+	[ ! -e /dev/spf-control ] && pass ctl-unload ||
+		fail ctl-unload "/dev/spf-control still exists after rmmod"
+	expect_error ctl-no-module-message 1 \
+		"spfctl: /dev/spf-control: no such device; load the driver with \`modprobe spfblk\`" \
+		"$SPFCTL" attach "$good/b.spi"
+	if err=$(insmod "$SPF_MODULE" max_devices=2 2>&1); then
+		ok=1 ds=()
+		for i in 1 2; do
+			vm_attach ctl-max-devices "$good/b.spi" || { ok=0; break; }
+			ds+=("$DEV")
+		done
+		if [ "$ok" = 1 ]; then
+			expect_error_re ctl-max-devices 1 '[Nn]o space|max_devices|[Tt]oo many|ENOSPC|limit' \
+				"$SPFCTL" attach "$good/b.spi"
+		fi
+		for d in "${ds[@]}"; do "$SPFCTL" detach "$d" 2>/dev/null; done
+		rmmod spfblk || fail ctl-max-devices "rmmod after the max_devices test failed"
+	else
+		fail ctl-max-devices "insmod max_devices=2: $err"
+	fi
+	if err=$(insmod "$SPF_MODULE" 2>&1); then
+		if vm_attach ctl-reload "$good/b.spi"; then
+			sha=$(sha_of "$DEV")
+			[ "$sha" = "$(meta "$SPF_FIX/bad/bad.meta" good_sha)" ] && pass ctl-reload ||
+				fail ctl-reload "wrong data after reload: $sha"
+			vm_detach ctl-reload-detach "$DEV"
+		fi
+	else
+		fail ctl-reload "insmod: $err"
+	fi
+else
+	fail ctl-unload "rmmod with no device: $err"
+fi
+finish

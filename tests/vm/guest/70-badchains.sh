@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Bad chains: spfctl attach refuses each with the same message as export
+# (wrong key, missing parent, swapped parent, corrupt index, truncated
+# image, ShadowProtect file) and leaves no device behind.  The kernel's own
+# refusal of the same files passed as raw descriptors is in 10-abi
+# (abi/bad_chain_*).  A corrupt data chunk (bad crc, not a zstd frame, a
+# failed GCM tag) gives EIO on that chunk's range only, every other sector
+# still reads, corrupt_chunks counts them, and the log names the device,
+# the file and the chunk.
+. "$(dirname "$0")/../../lib.sh"
+
+b=$SPF_FIX/bad
+bm=$b/bad.meta
+auuid=$(meta "$bm" auuid)
+root=$(meta "$bm" root)
+
+attach_refused() {	# NAME PATTERN ARGS...
+	local name=$1 pattern=$2; shift 2
+	kmsg_mark
+	expect_error "$name" 1 "$pattern" "$SPFCTL" attach "$@"
+	if [ -n "$(spf_devices)" ]; then
+		fail "$name-no-device" "a device was left: $(spf_devices | tr '\n' ' ')"
+		for d in $(spf_devices); do "$SPFCTL" detach "$d" 2>/dev/null; done
+	fi
+}
+
+attach_refused bad-wrong-key "wrong passphrase" --key-file "$SPF_FIX/wrongkey" "$b/enc/e.spf"
+attach_refused bad-missing-parent "$auuid" "$b/missing/b.spi"
+attach_refused bad-swapped-parent "$auuid" "$b/swapped/b.spi"
+attach_refused bad-corrupt-index "index block at $root: checksum mismatch" "$b/cidx/a.spf"
+attach_refused bad-truncated "not finalised (interrupted backup?)" "$b/trunc/a.spf"
+attach_refused bad-shadowprotect \
+	"is a StorageCraft ShadowProtect image (proprietary format)" "$b/shadow/a.spi"
+
+# ---- corrupt data chunks ------------------------------------------------------------
+# corrupt NAME IMAGE SRC CHUNKS [ATTACH-ARGS...]
+corrupt() {
+	local name=$1 img=$2 src=$3 chunks=$4 c ranges=() log n cc cc0 ok
+	shift 4
+	vm_attach "$name" "$@" "$img" || return
+	n=${DEV#/dev/}
+	cc0=$(sysval "/sys/block/$n/spf/corrupt_chunks")
+	for c in $chunks; do
+		ranges+=("$((c * 4096))-$(((c + 1) * 4096))")
+	done
+	kmsg_mark
+	ok=1
+	for bs in 512 4096 65536; do
+		if ! out=$("$SPFIOC" readcheck "$DEV" "$src" $bs "${ranges[@]}" 2>&1); then
+			ok=0
+			fail "$name-eio-only-there" "reads of $bs bytes: $(printf '%s' "$out" | head -n 4 | tr '\n' ' ')"
+			break
+		fi
+	done
+	[ "$ok" = 1 ] && pass "$name-eio-only-there"
+	# Still up, and buffered reads of a good region still work.
+	if dd if="$DEV" of=/dev/null bs=4096 count=8 status=none 2>/dev/null; then
+		pass "$name-device-still-up"
+	else
+		fail "$name-device-still-up" "reading the first 32 KiB failed after the errors"
+	fi
+	cc=$(sysval "/sys/block/$n/spf/corrupt_chunks")
+	nc=$(echo $chunks | wc -w)
+	if [ -z "$cc" ]; then
+		fail "$name-corrupt-chunks" "no /sys/block/$n/spf/corrupt_chunks"
+	elif [ "${cc0:-0}" != 0 ] || [ "$cc" -lt "$nc" ]; then
+		fail "$name-corrupt-chunks" "corrupt_chunks $cc0 before, $cc after reading $nc bad chunks"
+	else
+		pass "$name-corrupt-chunks"
+	fi
+	log=$(kmsg_since | grep -i spf)
+	echo "$log" | head -n 5 | sed 's/^/# log: /'
+	ok=1
+	for c in $chunks; do
+		if ! printf '%s\n' "$log" | grep "$n" | grep "${img##*/}" | grep -qw "$c"; then
+			fail "$name-log" "no log line naming $n, ${img##*/} and chunk $c: $(printf '%s' "$log" | head -n 2 | tr '\n' ' ')"
+			ok=0
+		fi
+	done
+	lines=$(printf '%s\n' "$log" | grep -c .)
+	if [ "$lines" -gt 40 ]; then
+		fail "$name-log" "$lines log lines for $nc bad chunks read 3 times: not ratelimited"
+	elif [ "$ok" = 1 ]; then
+		pass "$name-log"
+	fi
+	vm_detach "$name-detach" "$DEV"
+}
+corrupt bad-corrupt-chunk "$b/cdata/a.spf" "$b/cdata/src.raw" "$(meta "$bm" k1) $(meta "$bm" k2)"
+corrupt bad-corrupt-chunk-encrypted "$b/cdata-enc/e.spf" "$b/cdata-enc/src.raw" "$(meta "$bm" k3)" \
+	--key-file "$SPF_FIX/key"
+finish
