@@ -74,8 +74,9 @@ static void walk_block(struct walk *w, uint64_t off, uint16_t level,
 	 * bounds, or the parser let a bad offset through.
 	 */
 	CHECK(off >= img->index_offset);
-	CHECK(off + SPF_BLOCK_SIZE <= img->summary_offset);
-	CHECK(off + SPF_BLOCK_SIZE <= w->size);
+	CHECK(img->summary_offset >= SPF_BLOCK_SIZE &&
+	      off <= img->summary_offset - SPF_BLOCK_SIZE);
+	CHECK(off <= w->size - SPF_BLOCK_SIZE);
 	blk = (uint8_t *)stack[level];
 	memcpy(blk, w->data + off, SPF_BLOCK_SIZE);
 
@@ -112,7 +113,7 @@ static void walk_block(struct walk *w, uint64_t off, uint16_t level,
 			}
 			CHECK(len <= spf_max_stored_len(img));
 			CHECK(o >= SPF_HEADER_SIZE);
-			CHECK(o + len <= img->data_end);
+			CHECK(o <= img->data_end && len <= img->data_end - o);
 			CHECK(img->data_end <= w->size);
 			/* Touch the ends of the stored bytes (ASan checks). */
 			if (len)
@@ -178,8 +179,9 @@ static void fixup(uint8_t *d, size_t size)
 	io = le64_to_cpu(t->index_offset);
 	so = le64_to_cpu(t->summary_offset);
 	/* Children before parents: crcs flow up in file order. */
+	/* size >= header + trailer: no underflow; no overflow of off either. */
 	for (off = io; off >= SPF_HEADER_SIZE && off < so &&
-	     off + SPF_BLOCK_SIZE <= size - SPF_TRAILER_SIZE && n < 64;
+	     off <= size - SPF_TRAILER_SIZE - SPF_BLOCK_SIZE && n < 64;
 	     off += SPF_BLOCK_SIZE) {
 		memcpy(b, d + off, SPF_BLOCK_SIZE);
 		if (le32_to_cpu(b->magic) == SPF_NODE_MAGIC) {
@@ -203,7 +205,7 @@ static void fixup(uint8_t *d, size_t size)
 		if (offs[k] == root)
 			t->index_root_crc = cpu_to_le32(crcs[k]);
 	if (so >= SPF_HEADER_SIZE &&
-	    so + SPF_BLOCK_SIZE <= size - SPF_TRAILER_SIZE) {
+	    so <= size - SPF_TRAILER_SIZE - SPF_BLOCK_SIZE) {
 		struct spf_summary *s = (void *)blkbuf;
 
 		memcpy(s, d + so, SPF_BLOCK_SIZE);

@@ -38,6 +38,8 @@ dd if=/dev/zero of="$tmp/disk2" bs=4096 seek=4 count=1 conv=notrunc status=none
 # Grown by 64 KiB, and an odd size (not a multiple of the chunk size).
 { cat "$tmp/disk2"; yes grown | head -c 65536; } > "$tmp/disk3"
 head -c 100000 "$tmp/disk" > "$tmp/odd"
+# 40 KiB for codec none (stored raw, every chunk counts)
+{ head -c 16384 "$tmp/disk"; head -c 8192 /dev/zero; rnd seed2 4096; head -c 12000 "$tmp/disk"; } > "$tmp/tiny"
 # 100 distinct small chunks: a two-level index with 4 KiB chunks.
 for i in $(seq 1 100); do printf 'chunk %04d %4096s' "$i" x | head -c 4096; done \
 	> "$tmp/many"
@@ -54,7 +56,8 @@ mk() {	# mk NAME ARGS... : spfctl create ARGS, kept if small enough
 		exit 1
 	fi
 }
-for codec in none deflate zstd lz4; do
+mk none --compress none --chunk-size 4K "$tmp/tiny" "$out/full-none.spf"
+for codec in deflate zstd lz4; do
 	mk "$codec" --compress "$codec" --chunk-size 4K "$tmp/disk" "$out/full-$codec.spf"
 done
 mk cs64 --chunk-size 64K "$tmp/disk" "$out/full-64k.spf"
@@ -76,7 +79,7 @@ cp "$tmp/enc.spi" "$out/"
 
 # The reference writer: plain deflate and raw, full and incremental.
 $PATCH mkimage --codec deflate --chunk-shift 12 "$tmp/disk" "$out/ref-full.spf"
-$PATCH mkimage --codec none --chunk-shift 12 "$tmp/odd" "$out/ref-odd.spf"
+$PATCH mkimage --codec none --chunk-shift 12 "$tmp/tiny" "$out/ref-none.spf"
 $PATCH mkimage --codec deflate --chunk-shift 12 --parent "$out/ref-full.spf" \
 	"$tmp/disk3" "$out/ref-grown.spi"
 

@@ -13,7 +13,7 @@ top=$(meta "$c/conc.meta" top)
 vm_attach concurrency-attach --key-file "$SPF_FIX/key" "$c/$top" || finish
 pass concurrency-attach
 
-secs=${SPF_CONC_SECONDS:-20}
+secs=${SPF_CONC_SECONDS:-12}
 out=$("$SPFIOC" aioverify "$DEV" "$c/src.raw" "$secs" 4 32 512 1M 2>&1) && rc=0 || rc=$?
 echo "# aioverify: $out"
 reads=$(printf '%s\n' "$out" | sed -n 's/.*: \([0-9]*\) reads,.*/\1/p' | tail -n 1)
@@ -28,7 +28,7 @@ fi
 if command -v fio >/dev/null; then
 	out=$(fio --name=spfconc --filename="$DEV" --readonly --rw=randread \
 		--bsrange=512-1M --ioengine=libaio --direct=1 --iodepth=32 \
-		--numjobs=4 --runtime="${SPF_FIO_SECONDS:-8}" --time_based \
+		--numjobs=4 --runtime="${SPF_FIO_SECONDS:-5}" --time_based \
 		--group_reporting --output-format=terse --terse-version=3 2>&1) && rc=0 || rc=$?
 	# terse v3: field 5 is the error number, 6 the KiB read, 8 read IOPS.
 	IFS=';' read -r -a f <<< "$(printf '%s\n' "$out" | grep '^3;' | tail -n 1)"

@@ -31,7 +31,9 @@ for i in 1 2 3 4; do
 done
 [ -z "$bad" ] && pass parts-geometry || fail parts-geometry "$bad"
 
+t=$SECONDS
 sha=$(sha_of "$DEV")
+echo "# sha256 of the 64 MiB device: $((SECONDS - t)) s"
 [ "$sha" = "$(meta "$m" sha)" ] && pass parts-device-sha ||
 	fail parts-device-sha "sha256 $sha, source $(meta "$m" sha)"
 
@@ -66,6 +68,7 @@ for fs in $(meta "$m" fstypes); do
 		fail "$t" "files differ: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
 	fi
 	umount "$dir" || fail "$t-umount" "umount $dir failed"
+	echo "# $t: done at $SECONDS s"
 done
 
 vm_detach parts-detach "$DEV" || finish

@@ -7,7 +7,8 @@
 . "$(dirname "$0")/../../lib.sh"
 
 chain=lz4-plain-4k-depth10
-read -r name dir top sha_src sha_exp size layers cs codec enc < <(fixline "$chain") ||
+line=$(fixline "$chain") &&
+	read -r name dir top sha_src sha_exp size layers cs codec enc <<< "$line" ||
 	{ fail qemu "no chain $chain in data.list"; finish; }
 (cd "$SPF_FIX" && grep " \./$dir/" images.sha256) > "$T/images.sha256"
 vm_attach qemu-attach "$SPF_FIX/$dir/$top" || finish

@@ -31,10 +31,14 @@ mem_sample() {
 slabs=$(grep -i spf /proc/slabinfo | awk '{ print $1 }' | tr '\n' ' ')
 echo "# spf slab caches: ${slabs:-none (merged into generic caches)}"
 
-cyc() {	# cyc N: N cycles, alternating the partitioned and the encrypted chain
-	local n=$1 half=$(( $1 / 2 ))
-	"$SPFIOC" cycle "$half" "$k/gpt.spf" "$k/gpt1.spi" >/dev/null &&
-		"$SPFIOC" cycle $((n - half)) -p "$SPF_FIX/key" "$k/enc.spf" >/dev/null
+# cyc N: N cycles, half on the partitioned chain and half on the encrypted
+# one, the two halves in parallel (attach and detach race each other).
+cyc() {
+	local half=$(( $1 / 2 )) rc=0
+	"$SPFIOC" cycle "$half" "$k/gpt.spf" "$k/gpt1.spi" > "$T/cyc1" 2>&1 &
+	"$SPFIOC" cycle $(($1 - half)) -p "$SPF_FIX/key" "$k/enc.spf" > "$T/cyc2" 2>&1 || rc=1
+	wait $! || rc=1
+	[ "$rc" = 0 ] || { cat "$T/cyc1" "$T/cyc2" | grep -v cycles; return 1; }
 }
 t=$SECONDS
 if ! out=$(cyc 20 2>&1); then
@@ -70,6 +74,7 @@ done
 [ "$ok" = 1 ] && pass ctl-spfctl-cycles
 echo "# 10 spfctl cycles: $((SECONDS - t)) s"
 
+t=$SECONDS
 # ---- detach while mounted: EBUSY; then lazily -----------------------------------
 p=$SPF_FIX/parts
 if vm_attach ctl-detach-busy "$p/$(meta "$p/parts.meta" top)"; then
@@ -103,6 +108,7 @@ if vm_attach ctl-detach-busy "$p/$(meta "$p/parts.meta" top)"; then
 	fi
 fi
 
+echo "# busy/lazy detach: $((SECONDS - t)) s"; t=$SECONDS
 # ---- lazy attach: gone after its first user closes it ----------------------------
 if vm_attach ctl-lazy-attach --lazy "$good/b.spi"; then
 	sleep 0.5
@@ -122,6 +128,7 @@ if vm_attach ctl-lazy-attach --lazy "$good/b.spi"; then
 	fi
 fi
 
+echo "# lazy attach: $((SECONDS - t)) s"; t=$SECONDS
 # ---- 8 devices at once -------------------------------------------------------------
 devs=() shas=() ok=1
 while read -r name dir top sha_src sha_exp size layers cs codec enc; do
@@ -162,6 +169,7 @@ left=$(spf_devices | tr '\n' ' ')
 	fail ctl-detach-all "exit $rc ($err); left: $left"
 for d in $(spf_devices); do "$SPFIOC" detach "${d#/dev/spf}" 2>/dev/null; done
 
+echo "# 8 devices: $((SECONDS - t)) s"; t=$SECONDS
 # ---- renamed and unlinked images keep working --------------------------------
 mkdir -p "$T/rn"
 cp "$good/a.spf" "$good/b.spi" "$T/rn/"
@@ -175,6 +183,7 @@ if vm_attach ctl-renamed-unlinked "$T/rn/b.spi"; then
 	vm_detach ctl-renamed-unlinked-detach "$DEV"
 fi
 
+echo "# renamed/unlinked: $((SECONDS - t)) s"; t=$SECONDS
 # ---- non-root callers ------------------------------------------------------------------
 nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
 expect_error_re ctl-nonroot-spfctl 1 '[Pp]ermission denied|not permitted|EPERM|EACCES|root' \
@@ -191,6 +200,7 @@ else
 	fail ctl-nonroot-ioctl-eperm "cannot make a copy of /dev/spf-control (dev '$mm')"
 fi
 
+echo "# non-root: $((SECONDS - t)) s"; t=$SECONDS
 # ---- module unload refused while attached; unload, max_devices, reload ------------
 if vm_attach ctl-module "$good/b.spi"; then
 	err=$(rmmod spfblk 2>&1) && rc=0 || rc=$?
@@ -238,4 +248,5 @@ if err=$(rmmod spfblk 2>&1); then
 else
 	fail ctl-unload "rmmod with no device: $err"
 fi
+echo "# unload/reload: $((SECONDS - t)) s"
 finish

@@ -33,6 +33,7 @@ attach_refused bad-truncated "not finalised (interrupted backup?)" "$b/trunc/a.s
 attach_refused bad-shadowprotect \
 	"is a StorageCraft ShadowProtect image (proprietary format)" "$b/shadow/a.spi"
 
+echo "# refusals: $SECONDS s"
 # ---- corrupt data chunks ------------------------------------------------------------
 # corrupt NAME IMAGE SRC CHUNKS [ATTACH-ARGS...]
 corrupt() {
@@ -47,6 +48,7 @@ corrupt() {
 	kmsg_mark
 	ok=1
 	for bs in 512 4096 65536; do
+		echo "# $name: readcheck $bs at $SECONDS s"
 		if ! out=$("$SPFIOC" readcheck "$DEV" "$src" $bs "${ranges[@]}" 2>&1); then
 			ok=0
 			fail "$name-eio-only-there" "reads of $bs bytes: $(printf '%s' "$out" | head -n 4 | tr '\n' ' ')"
@@ -85,6 +87,7 @@ corrupt() {
 		pass "$name-log"
 	fi
 	vm_detach "$name-detach" "$DEV"
+	echo "# $name: done at $SECONDS s"
 }
 corrupt bad-corrupt-chunk "$b/cdata/a.spf" "$b/cdata/src.raw" "$(meta "$bm" k1) $(meta "$bm" k2)"
 corrupt bad-corrupt-chunk-encrypted "$b/cdata-enc/e.spf" "$b/cdata-enc/src.raw" "$(meta "$bm" k3)" \

@@ -9,7 +9,8 @@
 . "$(dirname "$0")/../../lib.sh"
 
 chain=zstd-enc-4k-depth10
-read -r name dir top sha_src sha_exp size layers cs codec enc < <(fixline "$chain") ||
+line=$(fixline "$chain") &&
+	read -r name dir top sha_src sha_exp size layers cs codec enc <<< "$line" ||
 	{ fail sysfs "no chain $chain in data.list"; finish; }
 doc=$ROOT/docs/sysfs-ABI.md
 budget=65536
