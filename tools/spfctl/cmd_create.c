@@ -758,7 +758,8 @@ static int setup_keys(struct create_ctx *x)
 		ret = random_bytes(x->keys.digest, SPF_KEY_LEN);
 	}
 	if (!ret) {
-		ret = keys_wrap(&x->hdr, &pass, &x->keys, &x->o->kdf);
+		ret = keys_wrap(&x->hdr, &pass, &x->keys, &x->o->kdf,
+				top ? &top->hdr->crypt : NULL);
 		if (ret)
 			err_sys(x->image, ret, "cannot wrap the image keys");
 	}

@@ -194,18 +194,85 @@ int pass_get_optional(const char *obj, struct pass *out)
 
 /* ---- key wrapping ---- */
 
+/*
+ * Argon2id is slow on purpose, and every image of a chain shares one salt
+ * and parameter set, so the KEKs derived in this process are remembered
+ * (keyed by the parameters and a hash of the passphrase) and wiped at exit.
+ */
+#define KEK_CACHE_SIZE	4
+
+struct kek_cache_entry {
+	bool valid;
+	u8 salt[SPF_SALT_LEN];
+	u32 t_cost, m_cost, parallelism;
+	u8 pass_hash[SPF_SEAL_LEN];
+	u8 kek[SPF_KEY_LEN];
+};
+
+static struct kek_cache_entry kek_cache[KEK_CACHE_SIZE];
+static unsigned int kek_cache_next;
+
+static void kek_cache_wipe(void)
+{
+	OPENSSL_cleanse(kek_cache, sizeof(kek_cache));
+}
+
+static struct kek_cache_entry *kek_cache_find(const struct spf_crypt *c,
+					      const u8 *pass_hash)
+{
+	unsigned int i;
+
+	for (i = 0; i < KEK_CACHE_SIZE; i++) {
+		struct kek_cache_entry *e = &kek_cache[i];
+
+		if (e->valid && !memcmp(e->salt, c->salt, SPF_SALT_LEN) &&
+		    e->t_cost == le32_to_cpu(c->kdf_t_cost) &&
+		    e->m_cost == le32_to_cpu(c->kdf_m_cost) &&
+		    e->parallelism == le32_to_cpu(c->kdf_parallelism) &&
+		    !CRYPTO_memcmp(e->pass_hash, pass_hash, SPF_SEAL_LEN))
+			return e;
+	}
+	return NULL;
+}
+
 static int kdf_derive(const struct spf_crypt *c, const struct pass *pass,
 		      u8 kek[SPF_KEY_LEN])
 {
-	int ret = argon2id_hash_raw(le32_to_cpu(c->kdf_t_cost),
-				    le32_to_cpu(c->kdf_m_cost),
-				    le32_to_cpu(c->kdf_parallelism),
-				    pass->buf, pass->len, c->salt,
-				    SPF_SALT_LEN, kek, SPF_KEY_LEN);
+	static bool registered;
+	struct kek_cache_entry *e;
+	u8 pass_hash[SPF_SEAL_LEN];
+	int ret;
 
-	if (ret == ARGON2_OK)
+	if (!EVP_Digest(pass->buf, pass->len, pass_hash, NULL, EVP_sha256(),
+			NULL))
+		return -EIO;
+	e = kek_cache_find(c, pass_hash);
+	if (e) {
+		memcpy(kek, e->kek, SPF_KEY_LEN);
+		OPENSSL_cleanse(pass_hash, sizeof(pass_hash));
 		return 0;
-	return ret == ARGON2_MEMORY_ALLOCATION_ERROR ? -ENOMEM : -EINVAL;
+	}
+	ret = argon2id_hash_raw(le32_to_cpu(c->kdf_t_cost),
+				le32_to_cpu(c->kdf_m_cost),
+				le32_to_cpu(c->kdf_parallelism),
+				pass->buf, pass->len, c->salt,
+				SPF_SALT_LEN, kek, SPF_KEY_LEN);
+	if (ret != ARGON2_OK) {
+		OPENSSL_cleanse(pass_hash, sizeof(pass_hash));
+		return ret == ARGON2_MEMORY_ALLOCATION_ERROR ? -ENOMEM : -EINVAL;
+	}
+	if (!registered)
+		registered = !atexit(kek_cache_wipe);
+	e = &kek_cache[kek_cache_next++ % KEK_CACHE_SIZE];
+	e->valid = true;
+	memcpy(e->salt, c->salt, SPF_SALT_LEN);
+	e->t_cost = le32_to_cpu(c->kdf_t_cost);
+	e->m_cost = le32_to_cpu(c->kdf_m_cost);
+	e->parallelism = le32_to_cpu(c->kdf_parallelism);
+	memcpy(e->pass_hash, pass_hash, SPF_SEAL_LEN);
+	memcpy(e->kek, kek, SPF_KEY_LEN);
+	OPENSSL_cleanse(pass_hash, sizeof(pass_hash));
+	return 0;
 }
 
 /*
@@ -248,18 +315,26 @@ static int key_check(const u8 *data_key, const u8 *uuid, u8 tag[16])
 }
 
 int keys_wrap(struct spf_header *h, const struct pass *pass,
-	      const struct spf_keys *keys, const struct kdf_params *kdf)
+	      const struct spf_keys *keys, const struct kdf_params *kdf,
+	      const struct spf_crypt *inherit)
 {
 	struct spf_crypt *c = &h->crypt;
 	u8 kek[SPF_KEY_LEN];
-	int ret;
+	int ret = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->kdf = cpu_to_le32(SPF_KDF_ARGON2ID);
-	c->kdf_t_cost = cpu_to_le32(kdf->t_cost);
-	c->kdf_m_cost = cpu_to_le32(kdf->m_cost);
-	c->kdf_parallelism = cpu_to_le32(kdf->parallelism);
-	ret = random_bytes(c->salt, SPF_SALT_LEN);
+	if (inherit) {
+		c->kdf_t_cost = inherit->kdf_t_cost;
+		c->kdf_m_cost = inherit->kdf_m_cost;
+		c->kdf_parallelism = inherit->kdf_parallelism;
+		memcpy(c->salt, inherit->salt, SPF_SALT_LEN);
+	} else {
+		c->kdf_t_cost = cpu_to_le32(kdf->t_cost);
+		c->kdf_m_cost = cpu_to_le32(kdf->m_cost);
+		c->kdf_parallelism = cpu_to_le32(kdf->parallelism);
+		ret = random_bytes(c->salt, SPF_SALT_LEN);
+	}
 	if (!ret)
 		ret = random_bytes(c->wrap_nonce, SPF_GCM_NONCE_LEN);
 	if (!ret)
@@ -313,23 +388,18 @@ struct crypt_ws *crypt_ws_new(const u8 *digest_key)
 {
 	struct crypt_ws *ws = xzalloc(sizeof(*ws));
 	EVP_MAC *mac;
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-						 "SHA256", 0),
-		OSSL_PARAM_construct_end(),
-	};
 
 	ws->mode = -1;
 	ws->gcm = EVP_CIPHER_CTX_new();
 	ws->sha = EVP_MD_CTX_new();
-	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	mac = EVP_MAC_fetch(NULL, "BLAKE2BMAC", NULL);
 	if (mac)
 		ws->hmac = EVP_MAC_CTX_new(mac);
 	EVP_MAC_free(mac);
 	if (!ws->gcm || !ws->sha || !ws->hmac)
 		goto fail;
 	/* A zero key until a real one is set: keyed digests need one. */
-	if (EVP_MAC_init(ws->hmac, ws->digest_key, SPF_KEY_LEN, params) != 1)
+	if (EVP_MAC_init(ws->hmac, ws->digest_key, SPF_KEY_LEN, NULL) != 1)
 		goto fail;
 	if (digest_key && crypt_ws_digest_key(ws, digest_key))
 		goto fail;
@@ -428,7 +498,7 @@ int chunk_digest(struct crypt_ws *ws, bool keyed, const u8 *buf,
 		    EVP_MAC_update(ws->hmac, buf, len) != 1 ||
 		    EVP_MAC_final(ws->hmac, full, &mlen, sizeof(full)) != 1)
 			return -1;
-	} else if (EVP_DigestInit_ex(ws->sha, EVP_sha256(), NULL) != 1 ||
+	} else if (EVP_DigestInit_ex(ws->sha, EVP_blake2b512(), NULL) != 1 ||
 		   EVP_DigestUpdate(ws->sha, buf, len) != 1 ||
 		   EVP_DigestFinal_ex(ws->sha, full, &n) != 1) {
 		return -1;

@@ -44,9 +44,15 @@ int pass_get(const char *key_file, const char *obj, bool new_pass,
 int pass_get_optional(const char *obj, struct pass *out);
 void pass_free(struct pass *p);
 
-/* Fill h->crypt: random salt and nonce, wrapped keys, key check. */
+/*
+ * Fill h->crypt: wrapped keys under a fresh random nonce, and the key
+ * check.  A new chain gets a random salt and @kdf's parameters; an
+ * incremental passes its parent's @inherit so the whole chain shares one
+ * salt and one Argon2id derivation.
+ */
 int keys_wrap(struct spf_header *h, const struct pass *pass,
-	      const struct spf_keys *keys, const struct kdf_params *kdf);
+	      const struct spf_keys *keys, const struct kdf_params *kdf,
+	      const struct spf_crypt *inherit);
 /*
  * Unwrap an image's keys.  0, -EKEYREJECTED for a wrong passphrase,
  * -EUCLEAN when the key check fails, other -errno.
@@ -60,7 +66,7 @@ struct crypt_ws;
 
 struct crypt_ws *crypt_ws_new(const u8 *digest_key);
 void crypt_ws_free(struct crypt_ws *ws);
-/* Switch the HMAC digest key (no-op when it is already loaded). */
+/* Switch the keyed-BLAKE2b digest key (no-op when it is already loaded). */
 int crypt_ws_digest_key(struct crypt_ws *ws, const u8 *digest_key);
 
 /* @out gets @len bytes of ciphertext followed by the 16-byte tag. */
@@ -69,7 +75,7 @@ int chunk_encrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
 /* Decrypt @len bytes (tag included) in place; 0, or -1 on a bad tag. */
 int chunk_decrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
 		  u64 chunk, u8 *buf, size_t len);
-/* Content digest: keyed (HMAC) for encrypted images, else SHA-256. */
+/* Content digest: keyed BLAKE2b for encrypted images, else BLAKE2b. */
 int chunk_digest(struct crypt_ws *ws, bool keyed, const u8 *buf,
 		 size_t len, u8 out[SPF_DIGEST_LEN]);
 
