@@ -371,7 +371,11 @@ kmsg_mark() {
 	echo "$_KMSG_MARK" > /dev/kmsg
 }
 kmsg_since() {
-	dmesg | sed -n "/$_KMSG_MARK/,\$p" | tail -n +2
+	if [ -x "$SPFIOC" ]; then
+		"$SPFIOC" kmsg "$_KMSG_MARK"
+	else
+		dmesg | sed -n "/$_KMSG_MARK/,\$p" | tail -n +2
+	fi
 }
 
 # fixline NAME: the data.list line of chain NAME (fields: name dir top

@@ -231,4 +231,76 @@ for cs in 64K 1M; do
 	same_bytes "size not a multiple of the chunk size ($cs)" "$T/odd.raw" "$T/odd.out"
 done
 
+# A sparse source: holes read as zeros (and may be skipped without reading).
+truncate -s $((8 << 20)) "$T/holes.raw"
+rand_bytes h1 100000 | dd of="$T/holes.raw" bs=4096 seek=10 conv=notrunc status=none
+rand_bytes h2 5000 | dd of="$T/holes.raw" bs=1 seek=$((5 << 20)) conv=notrunc status=none
+rm -f "$T/holes.spf" "$T/holes.out"
+"$SPFCTL" create --chunk-size 4K "$T/holes.raw" "$T/holes.spf" 2>/dev/null &&
+	"$SPFCTL" export "$T/holes.spf" "$T/holes.out" 2>/dev/null
+same_bytes "sparse source file" "$T/holes.raw" "$T/holes.out"
+
+# A large sparse disk (256 GiB, 2^22 chunks): data at the start, in the
+# middle and near the odd-sized end; a small image, a sparse export.
+big=$((1 << 38))
+truncate -s $((big - 4096 * 3 - 512)) "$T/big.raw"
+for off in 0 $((1 << 37)) $((big - 4096 * 3 - 512 - 70000)); do
+	rand_bytes "big$off" 70000 | dd of="$T/big.raw" bs=1024 seek=$((off / 1024)) conv=notrunc status=none
+done
+rm -f "$T/big.spf" "$T/big2.out"
+if timeout 120 "$SPFCTL" create --compress lz4 "$T/big.raw" "$T/big.spf" 2>"$T/err"; then
+	e=$(spfpatch "$T/big.spf" get t.nr_entries)
+	# 70000 bytes cover 2 chunks of 64K at 0 and 2^37, and 2 or 3 near the end
+	[ "$e" -ge 6 ] && [ "$e" -le 7 ] && [ "$(stat -c %s "$T/big.spf")" -lt $((1 << 20)) ] &&
+		pass "256 GiB sparse disk: $e entries, $(stat -c %s "$T/big.spf") bytes" ||
+		fail "256 GiB sparse disk: small image" "$e entries, $(stat -c %s "$T/big.spf") bytes"
+	if timeout 120 "$SPFCTL" export "$T/big.spf" "$T/big2.out" 2>"$T/err"; then
+		ok=1
+		[ "$(stat -c %s "$T/big2.out")" = "$(( (big - 4096 * 3 - 512 + 511) / 512 * 512 ))" ] || ok=0
+		[ "$(allocated "$T/big2.out")" -lt $((8 << 20)) ] || ok=0
+		for off in 0 $((1 << 37)) $((big - 4096 * 3 - 512 - 70000)); do
+			cmp -s <(dd if="$T/big.raw" bs=1024 skip=$((off / 1024)) count=80 status=none) \
+				<(dd if="$T/big2.out" bs=1024 skip=$((off / 1024)) count=80 status=none) || ok=0
+		done
+		[ "$ok" = 1 ] && pass "256 GiB sparse disk: export sparse and right" ||
+			fail "256 GiB sparse disk: export sparse and right" "size $(stat -c %s "$T/big2.out"), $(allocated "$T/big2.out") bytes allocated"
+	else
+		fail "256 GiB sparse disk: export" "exit $?: $(head -n 1 "$T/err")"
+	fi
+else
+	fail "256 GiB sparse disk: create" "exit $?: $(head -n 1 "$T/err")"
+fi
+rm -f "$T/big.raw" "$T/big2.out"
+
+# Block devices: a loop device as the source, and as the export target
+# (written in place: every byte, zeros included, over old contents).
+if [ "$(id -u)" = 0 ] && dev=$(losetup -f --show "$T/gpt.raw" 2>/dev/null); then
+	cleanup_add "losetup -d $dev"
+	rm -f "$T/dev.spf" "$T/dev.out"
+	"$SPFCTL" create --chunk-size 4K "$dev" "$T/dev.spf" 2>"$T/err" &&
+		"$SPFCTL" export "$T/dev.spf" "$T/dev.out" 2>>"$T/err"
+	same_bytes "block device as the source" "$T/gpt.raw" "$T/dev.out"
+	losetup -d "$dev"
+	rand_bytes target $((16 << 20)) > "$T/target.raw"
+	if dev2=$(losetup -f --show "$T/target.raw" 2>/dev/null); then
+		cleanup_add "losetup -d $dev2"
+		"$SPFCTL" export "$T/dev.spf" "$dev2" 2>"$T/err" && rc=0 || rc=$?
+		sync
+		[ "$rc" = 0 ] && cmp -s "$T/gpt.raw" "$dev2" &&
+			pass "export onto a block device with old data: exact disk" ||
+			fail "export onto a block device with old data: exact disk" "exit $rc: $(head -n 1 "$T/err"); $(cmp "$T/gpt.raw" "$dev2" 2>&1 | head -n 1)"
+		head -c $((20 << 20)) /dev/zero > "$T/z20.raw"
+		"$SPFCTL" create "$T/z20.raw" "$T/z20.spf" 2>/dev/null
+		"$SPFCTL" export "$T/z20.spf" "$dev2" 2>"$T/err" && rc=0 || rc=$?
+		[ "$rc" = 1 ] && grep -qF "spfctl: $dev2: " "$T/err" &&
+			pass "export onto a too small block device refused" ||
+			fail "export onto a too small block device refused" "exit $rc: $(head -n 1 "$T/err")"
+		losetup -d "$dev2"
+	else
+		skip "export onto a block device" "no loop device"
+	fi
+else
+	skip "block devices" "no loop device (needs root)"
+fi
+
 finish

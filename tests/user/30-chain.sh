@@ -118,6 +118,28 @@ cp "$T/c2/i2.spi" "$T/top.spi"
 export_is "--chain with the parents in another folder" "$T/top.spi" "$T/c2/l2.raw" \
 	--chain "$T/elsewhere/full.spf" "$T/elsewhere/i1.spi"
 
+# A sparse source whose holes cover the parent's data: holes are zeros, so
+# those chunks need ZERO entries.
+mkdir "$T/h"
+rand_bytes holes $((1 << 20)) > "$T/h/l0.raw"
+"$SPFCTL" create --chunk-size 4K "$T/h/l0.raw" "$T/h/a.spf" 2>/dev/null
+cp --sparse=always "$T/h/l0.raw" "$T/h/l1.raw"
+fallocate -p -o $((16 * 4096)) -l $((8 * 4096)) "$T/h/l1.raw" 2>/dev/null ||
+	dd if=/dev/zero of="$T/h/l1.raw" bs=4096 seek=16 count=8 conv=notrunc status=none
+"$SPFCTL" create --parent "$T/h/a.spf" "$T/h/l1.raw" "$T/h/b.spi" 2>/dev/null
+expect_counts "holes punched in the source over data: 8 ZERO entries" "$T/h/b.spi" 8 0
+export_is "holes over parent data export" "$T/h/b.spi" "$T/h/l1.raw"
+# An incremental from stdin, and with create --chain.
+cp "$T/h/l1.raw" "$T/h/l2.raw"; modify_chunks "$T/h/l2.raw" 4096 hs 3 >/dev/null
+"$SPFCTL" create --parent "$T/h/b.spi" - "$T/h/c.spi" < "$T/h/l2.raw" 2>"$T/err" ||
+	fail "incremental from stdin" "$(head -n 1 "$T/err")"
+expect_counts "incremental from stdin: 3 stored" "$T/h/c.spi" 3 3
+export_is "incremental from stdin export" "$T/h/c.spi" "$T/h/l2.raw"
+mkdir "$T/h2"; mv "$T/h/a.spf" "$T/h/b.spi" "$T/h2/"
+"$SPFCTL" create --parent "$T/h2/b.spi" --chain "$T/h2/a.spf" "$T/h/l2.raw" "$T/h/d.spi" 2>"$T/err" ||
+	fail "create --chain" "$(head -n 1 "$T/err")"
+expect_counts "create --parent with --chain: 3 stored" "$T/h/d.spi" 3 3
+
 # Codecs may differ along a chain.
 mkdir "$T/mix"
 mkdisk_mixed "$T/mix/l0.raw" 2048 mixc

@@ -9,7 +9,9 @@
  *   spfioc attach [-f FLAGS] [-C BYTES] [-p PASSFILE | -k HEXKEY] FILE...
  *                 prints N of the new /dev/spfN
  *   spfioc detach IDX [lazy]
- *   spfioc datakey IMAGE PASSFILE      the image's data key, in hex
+ *   spfioc datakey PASSFILE IMAGE...   each image's data key, in hex, one a line
+ *   spfioc kmsg MARK                   the kernel log records after the last
+ *                                      one containing MARK, one a line
  *   spfioc cycle N [-p PASSFILE] FILE...
  *                 N times: attach, read the first and last 64 KiB and
  *                 every partition's first 4 KiB, detach
@@ -333,15 +335,60 @@ static int cmd_features(void)
 static int cmd_datakey(int argc, char **argv)
 {
 	uint8_t key[SPF_KEY_SIZE];
-	int i;
+	int i, j;
 
-	if (argc != 2)
-		die("usage: datakey IMAGE PASSFILE");
-	if (derive_data_key(argv[0], argv[1], key))
-		die("%s is not encrypted", argv[0]);
-	for (i = 0; i < SPF_KEY_SIZE; i++)
-		printf("%02x", key[i]);
-	printf("\n");
+	if (argc < 2)
+		die("usage: datakey PASSFILE IMAGE...");
+	for (j = 1; j < argc; j++) {
+		if (derive_data_key(argv[j], argv[0], key))
+			die("%s is not encrypted", argv[j]);
+		for (i = 0; i < SPF_KEY_SIZE; i++)
+			printf("%02x", key[i]);
+		printf("\n");
+	}
+	explicit_bzero(key, sizeof(key));
+	return 0;
+}
+
+/* The text of the kernel log records after the last one containing MARK. */
+static int cmd_kmsg(int argc, char **argv)
+{
+	size_t cap = 1 << 20, len = 0, start = 0;
+	char *out = malloc(cap), rec[8192];
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ssize_t r;
+
+	if (argc != 1)
+		die("usage: kmsg MARK");
+	if (fd < 0)
+		die_errno("/dev/kmsg", errno);
+	for (;;) {
+		char *msg, *nl;
+
+		r = read(fd, rec, sizeof(rec) - 1);
+		if (r < 0 && errno == EPIPE)
+			continue;
+		if (r <= 0)
+			break;
+		rec[r] = 0;
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		nl = strchr(msg, '\n');
+		if (nl)
+			*nl = 0;
+		if (strstr(msg, argv[0])) {
+			len = start = 0;
+			continue;
+		}
+		if (len + strlen(msg) + 2 > cap) {
+			cap = 2 * cap + strlen(msg);
+			out = realloc(out, cap);
+			if (!out)
+				die("out of memory");
+		}
+		len += sprintf(out + len, "%s\n", msg);
+	}
+	fwrite(out + start, 1, len - start, stdout);
 	return 0;
 }
 
@@ -712,7 +759,7 @@ static int cmd_aioverify(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: spfioc features|info|attach|detach|datakey|cycle|readcheck|aioverify ...");
+		die("usage: spfioc features|info|attach|detach|datakey|kmsg|cycle|readcheck|aioverify ...");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "features"))
 		return cmd_features();
@@ -724,6 +771,8 @@ int main(int argc, char **argv)
 		return cmd_detach(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "datakey"))
 		return cmd_datakey(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "kmsg"))
+		return cmd_kmsg(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "cycle"))
 		return cmd_cycle(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "readcheck"))

@@ -36,12 +36,11 @@ if ! out=$(qemu-img create -q -f qcow2 -b "$DEV" -F raw "$ov" 2>&1); then
 	fail qemu-overlay-create "$(printf '%s' "$out" | head -n 2 | tr '\n' ' ')"
 else
 	pass qemu-overlay-create
-	w=$(qemu-io -c 'write -P 0xab 0 64k' "$ov" 2>&1)
-	r=$(qemu-io -c 'read -P 0xab 0 64k' "$ov" 2>&1)
+	w=$(qemu-io -c 'write -P 0xab 0 64k' -c 'read -P 0xab 0 64k' "$ov" 2>&1)
 	if [[ "$w" != *"wrote 65536/65536 bytes"* ]]; then
 		fail qemu-overlay-write "$(printf '%s' "$w" | head -n 2 | tr '\n' ' ')"
-	elif [[ "$r" != *"read 65536/65536 bytes"* ]] || [[ "$r" == *"verification failed"* ]]; then
-		fail qemu-overlay-write "read back: $(printf '%s' "$r" | head -n 2 | tr '\n' ' ')"
+	elif [[ "$w" != *"read 65536/65536 bytes"* ]] || [[ "$w" == *"verification failed"* ]]; then
+		fail qemu-overlay-write "read back: $(printf '%s' "$w" | head -n 3 | tr '\n' ' ')"
 	else
 		pass qemu-overlay-write
 	fi

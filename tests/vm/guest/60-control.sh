@@ -65,14 +65,14 @@ echo "# 220 ioctl cycles: $((SECONDS - t)) s"
 # ... and some through spfctl, which waits for the node and partitions.
 t=$SECONDS
 ok=1
-for i in 1 2 3 4 5 6 7 8 9 10; do
+for i in 1 2 3 4 5; do
 	vm_attach ctl-spfctl-cycles "$k/gpt1.spi" || { ok=0; break; }
 	[ -b "${DEV}p1" ] && [ -b "${DEV}p2" ] ||
 		{ ok=0; fail ctl-spfctl-cycles "cycle $i: ${DEV}p1/p2 missing when attach returned"; }
 	vm_detach ctl-spfctl-cycles "$DEV" || { ok=0; break; }
 done
 [ "$ok" = 1 ] && pass ctl-spfctl-cycles
-echo "# 10 spfctl cycles: $((SECONDS - t)) s"
+echo "# 5 spfctl cycles: $((SECONDS - t)) s"
 
 t=$SECONDS
 # ---- detach while mounted: EBUSY; then lazily -----------------------------------
@@ -130,15 +130,17 @@ fi
 
 echo "# lazy attach: $((SECONDS - t)) s"; t=$SECONDS
 # ---- 8 devices at once -------------------------------------------------------------
+# Small chains, so that reading all eight at once stays quick: the
+# partitioned 4 MiB chain (2 images) and the 1 MiB plain chain, 4 each.
+gsha=$(meta "$k/ctl.meta" gpt_sha)
+bsha=$(meta "$SPF_FIX/bad/bad.meta" good_sha)
 devs=() shas=() ok=1
-while read -r name dir top sha_src sha_exp size layers cs codec enc; do
-	[ "${#devs[@]}" -ge 8 ] && break
-	args=()
-	[ "$enc" = 1 ] && args=(--key-file "$SPF_FIX/key")
-	vm_attach "ctl-8-devices" "${args[@]}" "$SPF_FIX/$dir/$top" || { ok=0; break; }
-	devs+=("$DEV")
-	shas+=("$sha_src")
-done < "$SPF_FIX/data.list"
+for i in 1 2 3 4; do
+	vm_attach ctl-8-devices "$k/gpt1.spi" || { ok=0; break; }
+	devs+=("$DEV"); shas+=("$gsha")
+	vm_attach ctl-8-devices "$good/b.spi" || { ok=0; break; }
+	devs+=("$DEV"); shas+=("$bsha")
+done
 if [ "$ok" = 1 ]; then
 	if [ "$(printf '%s\n' "${devs[@]}" | sort -u | wc -l)" -ne 8 ]; then
 		fail ctl-8-devices "not 8 distinct devices: ${devs[*]}"
@@ -168,7 +170,6 @@ left=$(spf_devices | tr '\n' ' ')
 [ "$rc" = 0 ] && [ -z "$left" ] && pass ctl-detach-all ||
 	fail ctl-detach-all "exit $rc ($err); left: $left"
 for d in $(spf_devices); do "$SPFIOC" detach "${d#/dev/spf}" 2>/dev/null; done
-
 echo "# 8 devices: $((SECONDS - t)) s"; t=$SECONDS
 # ---- renamed and unlinked images keep working --------------------------------
 mkdir -p "$T/rn"
@@ -188,18 +189,16 @@ echo "# renamed/unlinked: $((SECONDS - t)) s"; t=$SECONDS
 nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
 expect_error_re ctl-nonroot-spfctl 1 '[Pp]ermission denied|not permitted|EPERM|EACCES|root' \
 	"${nobody[@]}" "$SPFCTL" attach "$good/b.spi"
-# The node is 0600; a world-writable copy shows the ioctls' own check.
+# The node is 0600 (EACCES at open); a world-writable copy of it shows the
+# ioctls' own CAP_SYS_ADMIN check (every command: 10-abi, abi/eperm_*).
 mm=$(sysval /sys/class/misc/spf-control/dev)
 if [ -n "$mm" ] && mknod -m 0666 "$T/ctl" c "${mm%%:*}" "${mm##*:}"; then
 	chmod 0755 "$T"
-	for cmd in features "info 0" "detach 0" "attach $good/a.spf"; do
-		expect_error "ctl-nonroot-ioctl-eperm-${cmd%% *}" 1 "EPERM" \
-			env SPF_CONTROL="$T/ctl" "${nobody[@]}" "$SPFIOC" $cmd
-	done
+	expect_error ctl-nonroot-ioctl-eperm 1 "EPERM" \
+		env SPF_CONTROL="$T/ctl" "${nobody[@]}" "$SPFIOC" attach "$good/a.spf"
 else
 	fail ctl-nonroot-ioctl-eperm "cannot make a copy of /dev/spf-control (dev '$mm')"
 fi
-
 echo "# non-root: $((SECONDS - t)) s"; t=$SECONDS
 # ---- module unload refused while attached; unload, max_devices, reload ------------
 if vm_attach ctl-module "$good/b.spi"; then

@@ -17,11 +17,12 @@ root=$(meta "$bm" root)
 
 attach_refused() {	# NAME PATTERN ARGS...
 	local name=$1 pattern=$2; shift 2
-	kmsg_mark
 	expect_error "$name" 1 "$pattern" "$SPFCTL" attach "$@"
-	if [ -n "$(spf_devices)" ]; then
-		fail "$name-no-device" "a device was left: $(spf_devices | tr '\n' ' ')"
-		for d in $(spf_devices); do "$SPFCTL" detach "$d" 2>/dev/null; done
+	local left
+	left=$(spf_devices)
+	if [ -n "$left" ]; then
+		fail "$name-no-device" "a device was left: $(echo $left)"
+		for d in $left; do "$SPFCTL" detach "$d" 2>/dev/null; done
 	fi
 }
 
@@ -63,7 +64,7 @@ corrupt() {
 		fail "$name-device-still-up" "reading the first 32 KiB failed after the errors"
 	fi
 	cc=$(sysval "/sys/block/$n/spf/corrupt_chunks")
-	nc=$(echo $chunks | wc -w)
+	nc=$(set -- $chunks; echo $#)
 	if [ -z "$cc" ]; then
 		fail "$name-corrupt-chunks" "no /sys/block/$n/spf/corrupt_chunks"
 	elif [ "${cc0:-0}" != 0 ] || [ "$cc" -lt "$nc" ]; then
@@ -71,18 +72,24 @@ corrupt() {
 	else
 		pass "$name-corrupt-chunks"
 	fi
-	log=$(kmsg_since | grep -i spf)
-	echo "$log" | head -n 5 | sed 's/^/# log: /'
+	log=$(kmsg_since)
+	printf '%s\n' "$log" | head -n 4 | sed 's/^/# log: /'
 	ok=1
 	for c in $chunks; do
-		if ! printf '%s\n' "$log" | grep "$n" | grep "${img##*/}" | grep -qw "$c"; then
+		found=0
+		while IFS= read -r l; do
+			[[ "$l" == *"$n"* && "$l" == *"${img##*/}"* && "$l" =~ chunk\ $c([^0-9]|$) ]] &&
+				{ found=1; break; }
+		done <<< "$log"
+		if [ "$found" = 0 ]; then
 			fail "$name-log" "no log line naming $n, ${img##*/} and chunk $c: $(printf '%s' "$log" | head -n 2 | tr '\n' ' ')"
 			ok=0
 		fi
 	done
-	lines=$(printf '%s\n' "$log" | grep -c .)
+	lines=0
+	while IFS= read -r l; do [[ "$l" == *spfblk* ]] && lines=$((lines + 1)); done <<< "$log"
 	if [ "$lines" -gt 40 ]; then
-		fail "$name-log" "$lines log lines for $nc bad chunks read 3 times: not ratelimited"
+		fail "$name-log" "$lines spfblk log lines for $nc bad chunks read 3 times: not ratelimited"
 	elif [ "$ok" = 1 ]; then
 		pass "$name-log"
 	fi

@@ -91,10 +91,7 @@ want corrupt_chunks 0
 echo "# cache: hits $hits misses $misses bytes $used budget $(sysval "$S/cache_budget")"
 
 # ---- no key material ----------------------------------------------------------------------
-keys=()
-for f in $expect_files; do
-	keys+=("$("$SPFIOC" datakey "$f" "$SPF_FIX/key")") || true
-done
+keys=($("$SPFIOC" datakey "$SPF_FIX/key" $expect_files))
 nk=$(printf '%s\n' "${keys[@]}" | grep -c '^[0-9a-f]\{64\}$')
 if [ "$nk" -ne "$layers" ]; then
 	fail sysfs-no-key-material "cannot derive the data keys to look for"
