@@ -55,18 +55,21 @@ avail=$(df -Pm "$W" | awk 'NR == 2 { print $4 }')
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print ($1) }"; }
-# best SECONDS_VAR CMD...: run CMD RUNS times, keep the fastest wall time
+# best KEY CMD...: run CMD RUNS times; R[KEY] = the fastest wall time,
+# C[KEY] = that run's CPU time (user + system), both in seconds.
 best() {
-	local var=$1 i t0 t1 d b=""
+	local key=$1 i d c b="" bc=""
 	shift
 	for i in $(seq 1 "$RUNS"); do
-		t0=$(now)
-		"$@"
-		t1=$(now)
-		d=$(calc "$t1 - $t0")
-		if [ -z "$b" ] || [ "$(calc "$d < $b")" = 1 ]; then b=$d; fi
+		TIMEFORMAT='%R %U %S'
+		{ time "$@" 2>"$W/cmd.err"; } 2>"$W/time.out" ||
+			die "$* failed: $(head -n 2 "$W/cmd.err")"
+		d=$(awk '{ print $1 }' "$W/time.out")
+		c=$(awk '{ print $2 + $3 }' "$W/time.out")
+		if [ -z "$b" ] || [ "$(calc "$d < $b")" = 1 ]; then b=$d bc=$c; fi
 	done
-	printf -v "$var" '%.3f' "$b"
+	R[$key]=$b
+	C[$key]=$bc
 }
 
 # --- the source disk -------------------------------------------------------------
@@ -93,20 +96,20 @@ rm -rf "$tree"
 echo "   ext4 with $(( budget / 1024 )) MiB of /usr files and $((SIZE_MB / 10)) MiB of random data; rest free (zeros)"
 
 # --- measurements ----------------------------------------------------------------------
-declare -A R
+declare -A R C
 fail_targets=0
 for algo in zlib zstd; do
 	codec=$([ $algo = zlib ] && echo deflate || echo zstd)
 	q=$W/img.$algo.qcow2 s=$W/img.$algo.spf
 	echo "== $algo"
-	best R[$algo.qc] bash -c "rm -f '$q'; qemu-img convert -c -O qcow2 -o compression_type=$algo '$src' '$q'"
-	best R[$algo.sc] bash -c "rm -f '$s'; '$SPFCTL' create --compress $codec '$src' '$s'"
+	best $algo.qc bash -c "rm -f '$q'; qemu-img convert -c -O qcow2 -o compression_type=$algo '$src' '$q'"
+	best $algo.sc bash -c "rm -f '$s'; '$SPFCTL' create --compress $codec '$src' '$s'"
 	R[$algo.qs]=$(stat -c %s "$q")
 	R[$algo.ss]=$(stat -c %s "$s")
-	best R[$algo.qe] bash -c "rm -f '$W/q.raw'; qemu-img convert -O raw '$q' '$W/q.raw'"
+	best $algo.qe bash -c "rm -f '$W/q.raw'; qemu-img convert -O raw '$q' '$W/q.raw'"
 	cmp -s "$src" "$W/q.raw" || die "qemu-img's $algo export differs from the source"
 	rm -f "$W/q.raw"
-	best R[$algo.se] bash -c "rm -f '$W/s.raw'; '$SPFCTL' export '$s' '$W/s.raw'"
+	best $algo.se bash -c "rm -f '$W/s.raw'; '$SPFCTL' export '$s' '$W/s.raw'"
 	cmp -s "$src" "$W/s.raw" || die "spfctl's $codec export differs from the source"
 	rm -f "$W/s.raw" "$q" "$s"
 done
@@ -114,10 +117,11 @@ done
 # --- the table ----------------------------------------------------------------------------
 mib() { awk "BEGIN { printf \"%.1f\", $1 / 1048576 }"; }
 row() {	# row ALGO WHAT QEMU SPF RATIO TARGET OK
-	printf '%-5s %-7s %12s %12s %9s %9s  %s\n' "$@"
+	printf '%-5s %-7s %20s %20s %9s %9s  %s\n' "$@"
 }
+t() { printf '%.2f s (cpu %.1f)' "${R[$1]}" "${C[$1]}"; }
 echo
-echo "spfctl vs qemu-img on a ${SIZE_MB} MiB disk ($(nproc) CPUs, best of $RUNS; $(qemu-img --version | head -n 1 | awk '{print $3}'))"
+echo "spfctl vs qemu-img on a ${SIZE_MB} MiB disk ($(nproc) CPUs, best of $RUNS; qemu-img $(qemu-img --version | head -n 1 | awk '{print $3}'); load average $(cut -d' ' -f1-3 /proc/loadavg))"
 row algo step qemu-img spfctl ratio target met
 for algo in zlib zstd; do
 	c=$(calc "${R[$algo.qc]} / ${R[$algo.sc]}")
@@ -126,9 +130,9 @@ for algo in zlib zstd; do
 	ok_c=$([ "$(calc "$c >= 2")" = 1 ] && echo yes || echo NO)
 	ok_z=$([ "$(calc "$z <= 5")" = 1 ] && echo yes || echo NO)
 	ok_e=$([ "$(calc "$e >= 1.5")" = 1 ] && echo yes || echo NO)
-	row "$algo" create "${R[$algo.qc]} s" "${R[$algo.sc]} s" "$(printf '%.2fx' "$c")" ">=2x" "$ok_c"
+	row "$algo" create "$(t $algo.qc)" "$(t $algo.sc)" "$(printf '%.2fx' "$c")" ">=2x" "$ok_c"
 	row "$algo" size "$(mib "${R[$algo.qs]}") MiB" "$(mib "${R[$algo.ss]}") MiB" "$(printf '%+.1f%%' "$z")" "<=+5%" "$ok_z"
-	row "$algo" export "${R[$algo.qe]} s" "${R[$algo.se]} s" "$(printf '%.2fx' "$e")" ">=1.5x" "$ok_e"
+	row "$algo" export "$(t $algo.qe)" "$(t $algo.se)" "$(printf '%.2fx' "$e")" ">=1.5x" "$ok_e"
 	for ok in $ok_c $ok_z $ok_e; do [ "$ok" = yes ] || fail_targets=$((fail_targets + 1)); done
 done
 echo

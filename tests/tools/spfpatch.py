@@ -18,6 +18,9 @@ Usage:
                                             an independent reference writer
                                             (plain images only); one --parent
                                             per chain image, top first
+  spfpatch.py mkchain DIR DEPTH             a reference chain DEPTH deep
+                                            (see mkchain()), and
+                                            DIR/expected.raw
 
 FIELD:
   h.NAME            header field (crypt fields by their own names: kdf_t_cost)
@@ -46,7 +49,6 @@ All integers are little-endian.  Exit status 0 ok, 1 failure, 2 usage.
 """
 
 import hashlib
-import hmac
 import json
 import os
 import re
@@ -176,6 +178,15 @@ if "ext2fs" in _LIBS:
         return _e2crc((crc ^ 0xFFFFFFFF) & 0xFFFFFFFF, data, len(data)) ^ 0xFFFFFFFF
 else:
     crc32c = _crc32c_py
+
+
+def digest(plain, key=None):
+    """A chunk's content digest (docs/format.md section 3): the first 16
+    bytes of BLAKE2b-512 of the plaintext, keyed with the chain's digest
+    key in an encrypted image."""
+    if key is not None:
+        return hashlib.blake2b(plain, digest_size=64, key=key).digest()[:16]
+    return hashlib.blake2b(plain, digest_size=64).digest()[:16]
 
 
 def block_crc(blk):
@@ -723,13 +734,10 @@ def check(img, key_file=None):
         if len(plain) != cs:
             err("chunk %d: plaintext of %d bytes, not %d" % (n, len(plain), cs))
             continue
-        if enc:
-            dig = hmac.new(keys[1], plain, hashlib.sha256).digest()[:16]
-        else:
-            dig = hashlib.sha256(plain).digest()[:16]
+        dig = digest(plain, keys[1] if enc else None)
         if dig != e["digest"]:
             err("chunk %d: digest is not %s of the plaintext" %
-                (n, "HMAC-SHA256(digest key)" if enc else "SHA-256"))
+                (n, "keyed BLAKE2b-512" if enc else "BLAKE2b-512"))
         if h["depth"] == 0 and not any(plain):
             err("chunk %d: all-zero chunk stored in a full image" % n)
         if n == nr_chunks - 1 and h["disk_size"] % cs and \
@@ -820,43 +828,66 @@ def mkimage(argv):
                 e = pi.fields("le", o + 32 + 48 * k)
                 ents[e["chunk"]] = (e["state"], e["digest"])
         chain.append((pi, ents))
-    uuid = _uuid4()
-    hdr = bytearray(HDR_SIZE)
-    struct.pack_into("<8sIIQQQIHHI", hdr, 0, MAGIC, 1, HDR_SIZE,
-                     (1 if label else 0) | (2 if parents else 0), 0,
-                     disk_size, shift, codec, 6 if codec else 0,
-                     0 if not parents else chain[0][0].get("h.depth") + 1)
-    struct.pack_into("<Q16s", hdr, 56, int(__import__("time").time()), uuid)
+    par = None
     if parents:
         top = chain[0][0]
-        hdr[80:96] = top.get("h.uuid")
-        hdr[96:128] = top.get("t.seal")
-        struct.pack_into("<Q", hdr, 128, top.get("h.disk_size"))
-        hdr[136:152] = top.get("h.chain_uuid")
-        pn = os.path.basename(parents[0]).encode()[:255]
+        par = {"uuid": top.get("h.uuid"), "seal": top.get("t.seal"),
+               "disk_size": top.get("h.disk_size"),
+               "chain_uuid": top.get("h.chain_uuid"),
+               "depth": top.get("h.depth"),
+               "name": os.path.basename(parents[0])}
+    chunks = []
+    for n in range(nr_chunks):
+        plain = data[n * cs:(n + 1) * cs].ljust(cs, b"\0")
+        zero = not any(plain)
+        if parents:
+            below = _chain_lookup(chain, n) if n < (
+                (par["disk_size"] + cs - 1) // cs) else None
+            if zero and below is None:
+                continue
+            if zero:
+                chunks.append((n, None))
+                continue
+            if below == digest(plain):
+                continue
+        elif zero:
+            continue
+        chunks.append((n, plain))
+    build_image(out, disk_size, shift, codec, chunks, par, label)
+    return 0
+
+
+def build_image(out, disk_size, shift, codec, chunks, parent=None, label=b""):
+    """Write a plain image: @chunks is a list of (chunk, plaintext), in
+    order, plaintext None for a ZERO entry; @parent a dict (uuid, seal,
+    disk_size, chain_uuid, depth, name) or None.  Returns (uuid, seal)."""
+    cs = 1 << shift
+    nr_chunks = (disk_size + cs - 1) // cs
+    uuid = _uuid4()
+    now = int(__import__("time").time())
+    hdr = bytearray(HDR_SIZE)
+    struct.pack_into("<8sIIQQQIHHI", hdr, 0, MAGIC, 1, HDR_SIZE,
+                     (1 if label else 0) | (2 if parent else 0), 0,
+                     disk_size, shift, codec, 6 if codec else 0,
+                     parent["depth"] + 1 if parent else 0)
+    struct.pack_into("<Q16s", hdr, 56, now, uuid)
+    if parent:
+        hdr[80:96] = parent["uuid"]
+        hdr[96:128] = parent["seal"]
+        struct.pack_into("<Q", hdr, 128, parent["disk_size"])
+        hdr[136:152] = parent["chain_uuid"]
+        pn = parent["name"].encode()[:255]
         hdr[576:576 + len(pn)] = pn
     else:
         hdr[136:152] = uuid
-    hdr[448:448 + len(label)] = label[:127]
+    hdr[448:448 + len(label[:127])] = label[:127]
     struct.pack_into("<I", hdr, 4092, crc32c(hdr[:4092]))
 
     body = bytearray()
     entries = []
-    for n in range(nr_chunks):
-        plain = data[n * cs:(n + 1) * cs].ljust(cs, b"\0")
-        zero = not any(plain)
-        dig = hashlib.sha256(plain).digest()[:16]
-        if parents:
-            below = _chain_lookup(chain, n) if n < (
-                (chain[0][0].get("h.disk_size") + cs - 1) // cs) else None
-            if zero and below is None:
-                continue
-            if zero:
-                entries.append((n, 0, 0, 0, 1, b"\0" * 16))
-                continue
-            if below == dig:
-                continue
-        elif zero:
+    for n, plain in chunks:
+        if plain is None:
+            entries.append((n, 0, 0, 0, 1, b"\0" * 16))
             continue
         st, payload = 2, plain
         if codec == 1:
@@ -864,7 +895,7 @@ def mkimage(argv):
             if len(c) < cs:
                 st, payload = 3, c
         entries.append((n, HDR_SIZE + len(body), len(payload), crc32c(payload),
-                        st, dig))
+                        st, digest(plain)))
         body += payload
     data_end = HDR_SIZE + len(body)
     index = bytearray()
@@ -915,12 +946,49 @@ def mkimage(argv):
                      struct.unpack_from("<I", hdr, 4092)[0], uuid, data_end,
                      root, rcrc, levels, 0, data_end, len(index) // BLK,
                      summary_offset, scrc, 0, len(entries),
-                     sum(1 for e in entries if e[4] != 1), len(body),
-                     int(__import__("time").time()))
-    trl[472:504] = hashlib.sha256(bytes(hdr) + bytes(trl[:472])).digest()
+                     sum(1 for e in entries if e[4] != 1), len(body), now)
+    seal = hashlib.sha256(bytes(hdr) + bytes(trl[:472])).digest()
+    trl[472:504] = seal
     struct.pack_into("<I", trl, 508, crc32c(trl[:508]))
     with open(out, "wb") as f:
         f.write(hdr + body + index + summ + trl)
+    return uuid, seal
+
+
+def mkchain(argv):
+    """mkchain DIR DEPTH: DIR/0.spf .. DIR/DEPTH.spi, a chain over a 64 KiB
+    disk of 4 KiB chunks where level i rewrites chunk i % 16 (every 7th
+    level zeroes it), and DIR/expected.raw, the top's disk.  Each level is
+    written from the previous one's identity alone, so a deep chain takes
+    seconds."""
+    if len(argv) != 2:
+        raise Usage("mkchain needs DIR DEPTH")
+    d, depth = argv[0], int(argv[1])
+    shift, disk_size = 12, 65536
+    cs = 1 << shift
+    disk = bytearray(disk_size)
+    for n in range(16):
+        disk[n * cs:(n + 1) * cs] = (b"level 0 chunk %2d " % n) * (cs // 17) + \
+            b"x" * (cs % 17)
+    uuid, seal = build_image("%s/0.spf" % d, disk_size, shift, 1,
+                             [(n, bytes(disk[n * cs:(n + 1) * cs]))
+                              for n in range(16)])
+    chain_uuid, name = uuid, "0.spf"
+    for i in range(1, depth + 1):
+        n = i % 16
+        if i % 7 == 0 and any(disk[n * cs:(n + 1) * cs]):
+            plain = None
+            disk[n * cs:(n + 1) * cs] = bytes(cs)
+        else:
+            plain = ((b"level %d chunk %d " % (i, n)) * cs)[:cs]
+            disk[n * cs:(n + 1) * cs] = plain
+        par = {"uuid": uuid, "seal": seal, "disk_size": disk_size,
+               "chain_uuid": chain_uuid, "depth": i - 1, "name": name}
+        name = "%d.spi" % i
+        uuid, seal = build_image("%s/%s" % (d, name), disk_size, shift,
+                                 1, [(n, plain)], par)
+    with open("%s/expected.raw" % d, "wb") as f:
+        f.write(disk)
     return 0
 
 
@@ -932,6 +1000,8 @@ def main(argv):
         return 0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2
     if argv[1] == "mkimage":
         return mkimage(argv[2:])
+    if argv[1] == "mkchain":
+        return mkchain(argv[2:])
     path, cmd, args = argv[1], argv[2], argv[3:]
     img = Image(path)
     if cmd == "show":

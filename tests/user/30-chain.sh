@@ -207,10 +207,17 @@ expect_counts "encrypted incremental: 6 changed -> 6 stored" "$T/e/b.spi" 6 6
 [ "$(nr "$T/e/b.spi" h.incompat)" = 1 ] && pass "incremental of an encrypted chain is encrypted" ||
 	fail "incremental of an encrypted chain is encrypted" "incompat $(nr "$T/e/b.spi" h.incompat)"
 export_is "encrypted chain export" "$T/e/b.spi" "$T/e/l1.raw" --key-file "$T/key"
-[ "$(nr "$T/e/a.spf" h.salt)" != "$(nr "$T/e/b.spi" h.salt)" ] &&
-	[ "$(nr "$T/e/a.spf" h.wrapped_keys)" != "$(nr "$T/e/b.spi" h.wrapped_keys)" ] &&
-	pass "each image has its own salt and wrapped keys" ||
-	fail "each image has its own salt and wrapped keys" "same salt or wrapped keys"
+# docs/format.md section 6: an incremental copies the chain's KDF salt and
+# parameters (one derivation per chain), with its own wrap nonce and keys.
+if [ "$(nr "$T/e/a.spf" h.salt)" = "$(nr "$T/e/b.spi" h.salt)" ] &&
+   [ "$(nr "$T/e/a.spf" h.kdf_m_cost)" = "$(nr "$T/e/b.spi" h.kdf_m_cost)" ] &&
+   [ "$(nr "$T/e/a.spf" h.wrap_nonce)" != "$(nr "$T/e/b.spi" h.wrap_nonce)" ] &&
+   [ "$(nr "$T/e/a.spf" h.wrapped_keys)" != "$(nr "$T/e/b.spi" h.wrapped_keys)" ]; then
+	pass "incremental: the chain's salt, its own wrap nonce and wrapped keys"
+else
+	fail "incremental: the chain's salt, its own wrap nonce and wrapped keys" \
+		"salt $(nr "$T/e/a.spf" h.salt)/$(nr "$T/e/b.spi" h.salt) nonce $(nr "$T/e/a.spf" h.wrap_nonce)/$(nr "$T/e/b.spi" h.wrap_nonce)"
+fi
 # digests are keyed: the same content in two encrypted chains gives
 # different digests; in two plain chains the same.
 "$SPFCTL" create "${ENC[@]}" --chunk-size 4K "$T/e/l0.raw" "$T/e/a2.spf" 2>/dev/null
@@ -325,6 +332,24 @@ build_chain "$T/d100" $depth 4K 1024 d100 --compress lz4 &&
 out=$("$SPFCTL" info "$T/d100/$depth.spi" 2>&1)
 printf '%s' "$out" | grep -qw "$depth" && pass "d$depth: info shows depth $depth" ||
 	fail "d$depth: info shows depth $depth" "$(printf '%s' "$out" | head -n 5 | tr '\n' ' ')"
+
+# Depth 4096 ("chains of at least 4096 images"): written by the reference
+# writer in seconds (spfctl would re-read the chain 4096 times), then read,
+# verified and extended by spfctl.
+mkdir "$T/d4k"
+if spfpatch mkchain "$T/d4k" 4096 2>"$T/err"; then
+	export_is "depth 4096: export" "$T/d4k/4096.spi" "$T/d4k/expected.raw"
+	check "depth 4096: verify" "$SPFCTL" verify "$T/d4k/4096.spi"
+	cp "$T/d4k/expected.raw" "$T/d4k/next.raw"
+	printf 'one more change' | dd of="$T/d4k/next.raw" bs=1 seek=5000 conv=notrunc status=none
+	"$SPFCTL" create --parent "$T/d4k/4096.spi" "$T/d4k/next.raw" "$T/d4k/4097.spi" 2>"$T/err" ||
+		fail "depth 4097: create" "$(head -n 1 "$T/err")"
+	expect_counts "depth 4097: 1 stored" "$T/d4k/4097.spi" 1 1
+	export_is "depth 4097: export" "$T/d4k/4097.spi" "$T/d4k/next.raw"
+	rm -rf "$T/d4k"
+else
+	fail "depth 4096: reference chain" "$(tail -n 1 "$T/err")"
+fi
 
 build_chain "$T/d10e" 10 4K 512 d10e "${ENC[@]}" &&
 	export_levels "$T/d10e" 10 3 d10e --key-file "$T/key"

@@ -74,6 +74,26 @@ for img in a.spf b.spi; do
 	fi
 done
 
+# Each image of an encrypted chain has its own data key (chunk nonces are
+# chunk numbers: a shared data key would repeat nonces), and the chain one
+# digest key.
+if [ "$have_crypto" = 1 ]; then
+	out=$(python3 - "$T/e/a.spf" "$T/e/b.spi" "$T/key" "$TESTS_DIR/tools" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[4])
+import spfpatch
+pw = open(sys.argv[3], "rb").read()
+a = spfpatch.unwrap_keys(spfpatch.Image(sys.argv[1]), pw)
+b = spfpatch.unwrap_keys(spfpatch.Image(sys.argv[2]), pw)
+print("data keys differ" if a[0] != b[0] else "SAME DATA KEY",
+      "digest key shared" if a[1] == b[1] else "DIGEST KEYS DIFFER")
+PY
+)
+	[ "$out" = "data keys differ digest key shared" ] &&
+		pass "encrypted chain: a data key per image, one digest key" ||
+		fail "encrypted chain: a data key per image, one digest key" "$out"
+fi
+
 # The reference writer's images read back through spfctl.
 mkdir "$T/r"
 spfpatch mkimage --codec deflate --chunk-shift 12 --label ref "$T/l0.raw" "$T/r/a.spf"

@@ -15,10 +15,12 @@
  *   spfioc cycle N [-p PASSFILE] FILE...
  *                 N times: attach, read the first and last 64 KiB and
  *                 every partition's first 4 KiB, detach
- *   spfioc readcheck DEV SRC BS [BADSTART-BADEND...]
+ *   spfioc readcheck DEV SRC BS [-w WINDOW] [BADSTART-BADEND...]
  *                 O_DIRECT reads of DEV in BS-byte blocks: a block that
  *                 overlaps a bad byte range must fail with EIO, every
- *                 other block must equal SRC
+ *                 other block must equal SRC.  With -w, only the blocks
+ *                 within WINDOW bytes of a bad range (and the first and
+ *                 last block) are read.
  *   spfioc aioverify DEV SRC SECONDS JOBS DEPTH MINSIZE MAXSIZE
  *                 JOBS threads, each with DEPTH native AIO O_DIRECT reads in
  *                 flight at random 512-byte-aligned offsets and sizes in
@@ -498,16 +500,21 @@ static off_t dev_size(int fd, const char *path)
 static int cmd_readcheck(int argc, char **argv)
 {
 	uint64_t bad[64][2], bs, off, nblocks = 0, nbad = 0, nerr = 0;
+	uint64_t window = UINT64_MAX;
 	const uint8_t *src;
 	size_t srcsize;
-	int nb = 0, fd, i;
+	int nb = 0, fd, i, first = 3;
 	uint8_t *buf;
 	off_t size;
 
 	if (argc < 3)
 		die("usage: readcheck DEV SRC BS [START-END...]");
 	bs = parse_u64(argv[2]);
-	for (i = 3; i < argc && nb < 64; i++, nb++)
+	if (argc > 4 && !strcmp(argv[3], "-w")) {
+		window = parse_u64(argv[4]);
+		first = 5;
+	}
+	for (i = first; i < argc && nb < 64; i++, nb++)
 		if (sscanf(argv[i], "%" SCNu64 "-%" SCNu64, &bad[nb][0],
 			   &bad[nb][1]) != 2)
 			die("bad range %s", argv[i]);
@@ -527,9 +534,17 @@ static int cmd_readcheck(int argc, char **argv)
 		bool want_bad = false;
 		ssize_t r;
 
-		for (i = 0; i < nb; i++)
+		bool near = window == UINT64_MAX || !off || off + len >= (uint64_t)size;
+
+		for (i = 0; i < nb; i++) {
 			if (off < bad[i][1] && off + len > bad[i][0])
 				want_bad = true;
+			if (off + len + window > bad[i][0] &&
+			    off < bad[i][1] + window)
+				near = true;
+		}
+		if (!near)
+			continue;
 		errno = 0;
 		r = pread(fd, buf, len, off);
 		nblocks++;
