@@ -175,7 +175,7 @@ mkdisk_ext4() {
 # python3: resolved once.  A version-manager shim (pyenv) on PATH costs
 # half a second per call, and the suites call python a few hundred times.
 PYTHON=${PYTHON:-$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)}
-python3() { "$PYTHON" "$@"; }
+python3() { command "$PYTHON" "$@"; }
 
 # SPFPATCH: inspect, patch and check images (tests/tools/spfpatch.py).
 SPFPATCH="$PYTHON $TESTS_DIR/tools/spfpatch.py"

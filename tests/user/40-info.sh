@@ -171,4 +171,22 @@ expect_error "128-byte label refused" 2 "label" "$SPFCTL" create --label "${lab}
 [ "$(json_get "$T/q.json" label 2>/dev/null)" = '"a \"quoted\" \\ back\ttab"' ] &&
 	pass "label escaped in JSON" || fail "label escaped in JSON" "$(json_get "$T/q.json" label 2>&1)"
 
+# A crafted label or parent name must not reach the terminal raw (escape
+# sequences could rewrite the screen or the window title).
+cp "$T/incr.spi" "$T/esc.spi"
+spfpatch "$T/esc.spi" set h.label=hex:411b5b33316d42 h.compat=3 h.parent_name=hex:1b5d303b6576696c07
+"$SPFCTL" info "$T/esc.spi" > "$T/esc.out" 2>&1
+if ! grep -q "$(printf '\033')" "$T/esc.out" && ! grep -q "$(printf '\007')" "$T/esc.out"; then
+	pass "info: control characters in label and parent name are escaped"
+else
+	fail "info: control characters in label and parent name are escaped" "raw ESC/BEL in: $(grep -a -e label -e 'parent name' "$T/esc.out" | od -c | head -n 2 | tr '\n' ' ')"
+fi
+mkdir "$T/esc"; cp "$T/esc.spi" "$T/esc/"
+"$SPFCTL" export "$T/esc/esc.spi" "$T/esc/out" > /dev/null 2> "$T/esc.err"
+if ! grep -q "$(printf '\033')" "$T/esc.err" && ! grep -q "$(printf '\007')" "$T/esc.err"; then
+	pass "missing parent message: control characters in the hint are escaped"
+else
+	fail "missing parent message: control characters in the hint are escaped" "raw ESC/BEL in: $(od -c "$T/esc.err" | head -n 3 | tr '\n' ' ')"
+fi
+
 finish

@@ -59,6 +59,20 @@ conform "conformance: 3-level index" "$T/many.spf"
 "$SPFCTL" export "$T/many.spf" "$T/many.out" 2>/dev/null
 same_bytes "3-level index round trip" "$T/many.raw" "$T/many.out"
 
+# A coarse summary: 8 GiB of 4K chunks (2^21 chunks, 64 per summary bit),
+# data scattered over it.
+truncate -s 8G "$T/wide.raw"
+for i in 0 1 63 64 1000 77777 1048575 2097151; do
+	printf 'chunk %d' "$i" | dd of="$T/wide.raw" bs=4096 seek="$i" conv=notrunc status=none
+done
+"$SPFCTL" create --chunk-size 4K "$T/wide.raw" "$T/wide.spf" 2>/dev/null
+[ "$(spfpatch "$T/wide.spf" get s.region_shift 2>/dev/null)" = 7 ] &&
+	[ "$(spfpatch "$T/wide.spf" get t.nr_entries 2>/dev/null)" = 8 ] &&
+	pass "8 GiB of 4K chunks: region shift 7, 8 entries" ||
+	fail "8 GiB of 4K chunks: region shift 7, 8 entries" "shift $(spfpatch "$T/wide.spf" get s.region_shift 2>&1), entries $(spfpatch "$T/wide.spf" get t.nr_entries 2>&1)"
+conform "conformance: coarse summary" "$T/wide.spf"
+rm -f "$T/wide.raw"
+
 have_crypto=0
 "$PYTHON" -c 'from cryptography.hazmat.primitives.kdf.argon2 import Argon2id' 2>/dev/null && have_crypto=1
 mkdir "$T/e"

@@ -259,6 +259,25 @@ expect_error "depth does not follow the parent's" 1 "does not follow the parent'
 	bash -c "cp '$T/ch/b.spi' '$T/cyc/b2.spi' && $SPFPATCH '$T/cyc/b2.spi' set h.depth=5 >/dev/null &&
 		cp '$T/ch/a.spf' '$T/cyc/a.spf' && '$SPFCTL' export '$T/cyc/b2.spi' '$T/cyc.out'"
 
+# Odd files where the parent should be: never block, never follow a hint
+# out of the folder.
+mv "$T/ch/a.spf" "$T/a.away"
+mkfifo "$T/ch/a.spf"
+expect_error "a FIFO under the parent's name (no hang)" 1 "$auuid" \
+	timeout 10 "$SPFCTL" export --force "$T/ch/b.spi" "$T/fifo.out"
+rm -f "$T/ch/a.spf"
+mkdir "$T/ch/a.spf"
+expect_error "a directory under the parent's name" 1 "$auuid" \
+	timeout 20 "$SPFCTL" export --force "$T/ch/b.spi" "$T/fifo.out"
+rmdir "$T/ch/a.spf"
+mkdir "$T/up"; cp "$T/ch/b.spi" "$T/up/"
+cp "$T/a.away" "$T/a.spf"
+spfpatch "$T/up/b.spi" set h.parent_name=str:../a.spf
+expect_error "a parent hint with a path is not followed out of the folder" 1 "$auuid" \
+	timeout 20 "$SPFCTL" export --force "$T/up/b.spi" "$T/fifo.out"
+rm -f "$T/a.spf"
+mv "$T/a.away" "$T/ch/a.spf"
+
 # --- foreign files and features -----------------------------------------------------------
 { printf 'SPFI\0'; head -c 8192 /dev/urandom; } > "$T/shadow.spi"
 SP="is a StorageCraft ShadowProtect image (proprietary format); spfctl reads the open SPF format"
@@ -268,8 +287,9 @@ expect_error "ShadowProtect file as --parent" 1 "spfctl: $img: $SP" \
 	"$SPFCTL" create --parent "$img" "$T/src.raw" "$T/sp.spi"
 cp "$T/shadow.spi" "$T/ch/a.spf"
 img=$T/ch/b.spi
-expect_error_re "ShadowProtect file where the parent should be" 1 \
-	"spfctl: $T/ch/a.spf: is a StorageCraft ShadowProtect image|spfctl: $T/ch/b.spi: .*$auuid" \
+# spec: "a missing link says which file, which UUID and where it looked",
+# even when a foreign file sits under the parent's name
+expect_error "ShadowProtect file where the parent should be" 1 "$auuid" \
 	"$SPFCTL" export "$img" "$T/sp.out"
 cp "$T/a.keep" "$T/ch/a.spf"
 

@@ -70,11 +70,10 @@ else
 fi
 
 # --- 2. the suite under ASan + UBSan ------------------------------------------------------------
+# Always (re)build: a stale ASan binary would test yesterday's spfctl.
 ASAN_BIN=$ROOT/tools/spfctl/spfctl-asan
-if [ ! -x "$ASAN_BIN" ]; then
-	make -s -C "$ROOT/tools/spfctl" asan >"$T/asan-build.log" 2>&1 ||
-		{ fail "ASan build" "$(tail -n 3 "$T/asan-build.log" | tr '\n' ' ')"; finish; }
-fi
+make -s -C "$ROOT/tools/spfctl" asan >"$T/asan-build.log" 2>&1 ||
+	{ fail "ASan build" "$(tail -n 3 "$T/asan-build.log" | tr '\n' ' ')"; finish; }
 scripts=${SPF_MEMCHECK_SCRIPTS:-"10-cli 20-roundtrip 30-chain 40-info 50-verify 60-badinput 70-create-safety"}
 jobs=${SPF_MEMCHECK_JOBS:-2}
 
@@ -113,7 +112,17 @@ for s in $scripts; do
 		first=$(ls "$dir"/logs/* | head -n 1)
 		fail "asan: $s" "sanitizer report(s): $logs: $(grep -m 4 -E 'ERROR|runtime error|SUMMARY|#[0-3] ' "$first" | tr '\n' ' ')"
 	elif [ "$nf" -ne 0 ]; then
-		fail "asan: $s" "$nf of $((np + nf)) failed under ASan: $(grep -m 3 '^FAIL ' "$dir/out" | tr '\n' ' ')"
+		# Failures the normal run of the script (tests/run's log) also
+		# had are spfctl or test bugs reported there, not memory errors.
+		normal=$ROOT/build/test-logs/$s.log
+		new=$(grep '^FAIL ' "$dir/out" | cut -c1-45 | while read -r l; do
+			[ -f "$normal" ] && grep -qF -- "$l" "$normal" || echo "$l"
+		done)
+		if [ -n "$new" ]; then
+			fail "asan: $s" "$nf of $((np + nf)) failed under ASan: $(grep -m 3 '^FAIL ' "$dir/out" | tr '\n' ' ')"
+		else
+			pass "asan: $s ($np checks clean; its $nf failures are the normal run's too)"
+		fi
 	elif [ "$(cat "$dir/rc")" != 0 ] || [ "$np" -eq 0 ]; then
 		fail "asan: $s" "exit $(cat "$dir/rc"), $np passed: $(tail -n 3 "$dir/out" | tr '\n' ' ')"
 	else
