@@ -274,16 +274,26 @@ rm -f "$T/big.raw" "$T/big2.out"
 
 # Block devices: a loop device as the source, and as the export target
 # (written in place: every byte, zeros included, over old contents).
+# Only devices still attached are detached at exit: a number freed here
+# may be another test's device by then.
+LOOPS=""
+loop_detach() {
+	local d keep=""
+	losetup -d "$1"
+	for d in $LOOPS; do [ "$d" = "$1" ] || keep="$keep $d"; done
+	LOOPS=$keep
+}
+cleanup_add 'for d in $LOOPS; do losetup -d "$d"; done'
 if [ "$(id -u)" = 0 ] && dev=$(losetup -f --show "$T/gpt.raw" 2>/dev/null); then
-	cleanup_add "losetup -d $dev"
+	LOOPS="$LOOPS $dev"
 	rm -f "$T/dev.spf" "$T/dev.out"
 	"$SPFCTL" create --chunk-size 4K "$dev" "$T/dev.spf" 2>"$T/err" &&
 		"$SPFCTL" export "$T/dev.spf" "$T/dev.out" 2>>"$T/err"
 	same_bytes "block device as the source" "$T/gpt.raw" "$T/dev.out"
-	losetup -d "$dev"
+	loop_detach "$dev"
 	rand_bytes target $((16 << 20)) > "$T/target.raw"
 	if dev2=$(losetup -f --show "$T/target.raw" 2>/dev/null); then
-		cleanup_add "losetup -d $dev2"
+		LOOPS="$LOOPS $dev2"
 		"$SPFCTL" export "$T/dev.spf" "$dev2" 2>"$T/err" && rc=0 || rc=$?
 		sync
 		[ "$rc" = 0 ] && cmp -s "$T/gpt.raw" "$dev2" &&
@@ -295,7 +305,7 @@ if [ "$(id -u)" = 0 ] && dev=$(losetup -f --show "$T/gpt.raw" 2>/dev/null); then
 		[ "$rc" = 1 ] && grep -qF "spfctl: $dev2: " "$T/err" &&
 			pass "export onto a too small block device refused" ||
 			fail "export onto a too small block device refused" "exit $rc: $(head -n 1 "$T/err")"
-		losetup -d "$dev2"
+		loop_detach "$dev2"
 	else
 		skip "export onto a block device" "no loop device"
 	fi
