@@ -4,6 +4,7 @@
  * human output and --json.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -77,7 +78,14 @@ static void f_str(struct emit *e, const char *name, const char *val)
 		return;
 	}
 	hname(name, h);
-	human(h, "%s", val ? val : "-");
+	if (val) {
+		char *safe = str_printable(val);
+
+		human(h, "%s", safe);
+		free(safe);
+	} else {
+		human(h, "-");
+	}
 }
 
 static void f_u64(struct emit *e, const char *name, u64 v)

@@ -125,13 +125,18 @@ int layer_open(const char *path, unsigned int flags, struct spf_layer **out,
 
 	*out = NULL;
 	l->path = xstrdup(path);
-	l->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO under an image's name must not hang us. */
+	l->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (l->fd < 0) {
 		ret = -errno;
 		why_set(why, why_len, "cannot open: %s", strerror(errno));
 		goto fail;
 	}
 	ret = layer_read_header(l, why, why_len);
+	if (!ret && fcntl(l->fd, F_SETFL, 0)) {
+		ret = -errno;
+		why_set(why, why_len, "cannot open: %s", strerror(errno));
+	}
 	if (ret)
 		goto fail;
 	ret = layer_read_trailer(l, why, why_len);
@@ -303,15 +308,23 @@ static const struct cand *finder_match(const struct finder *f,
 	return best;
 }
 
-/* A parent that is not the right one: say why, via spf_check_link(). */
+static void report_missing(const struct spf_layer *child, const char *dir,
+			   bool files);
+
+/*
+ * A parent that is not the right one: say why, via spf_check_link().  A
+ * file under the parent's name that is no SPF image at all means the
+ * parent is missing: say that first, then what the file is.
+ */
 static void report_wrong_parent(const struct spf_layer *child,
-				const char *path)
+				const char *path, const char *dir, bool files)
 {
 	struct spf_layer *p;
 	struct spf_msg msg;
 	char why[256];
 
 	if (layer_open(path, 0, &p, why, sizeof(why))) {
+		report_missing(child, dir, files);
 		err_msg(path, "%s", why);
 		return;
 	}
@@ -325,7 +338,7 @@ static void report_wrong_parent(const struct spf_layer *child,
 static void report_missing(const struct spf_layer *child, const char *dir,
 			   bool files)
 {
-	const char *hint = child->hdr->parent_name;
+	char *hint = str_printable(child->hdr->parent_name);
 	char uuid[37], *where;
 
 	uuid_format(child->img.parent_uuid, uuid);
@@ -339,6 +352,7 @@ static void report_missing(const struct spf_layer *child, const char *dir,
 		err_msg(child->path, "missing parent: no image with uuid %s %s",
 			uuid, where);
 	free(where);
+	free(hint);
 }
 
 static bool hint_usable(const char *name)
@@ -407,9 +421,9 @@ static struct spf_layer *find_parent(struct finder *f,
 		goto out;
 	}
 	if (bad_hint)
-		report_wrong_parent(child, bad_hint);
+		report_wrong_parent(child, bad_hint, dir, f->files);
 	else if (same_uuid)
-		report_wrong_parent(child, same_uuid->path);
+		report_wrong_parent(child, same_uuid->path, dir, f->files);
 	else
 		report_missing(child, dir, f->files);
 out:

@@ -375,6 +375,26 @@ const char *path_basename(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+char *str_printable(const char *s)
+{
+	size_t n = strlen(s), o = 0;
+	char *out = xmalloc(4 * n + 1);
+
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c < 0x20 || c == 0x7f) {
+			o += sprintf(out + o, "\\x%02x", c);
+		} else {
+			if (c == '\\')
+				out[o++] = '\\';
+			out[o++] = c;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 char *path_join(const char *dir, const char *name)
 {
 	if (!strcmp(dir, "."))

@@ -76,6 +76,11 @@ char *path_dirname(const char *path);
 const char *path_basename(const char *path);
 /* DIR/NAME, or just NAME when DIR is ".". */
 char *path_join(const char *dir, const char *name);
+/*
+ * A copy of @s safe to print on a terminal: control bytes (C0, DEL) as
+ * \xNN and backslashes doubled.  Strings read from images go through it.
+ */
+char *str_printable(const char *s);
 
 /* Online CPUs this process may run on. */
 unsigned int cpu_count(void);
