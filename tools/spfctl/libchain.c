@@ -83,6 +83,32 @@ static int layer_read_summary(struct spf_layer *l, char *why, size_t len)
 	return ret;
 }
 
+/* The index root, so that a corrupt index is refused when opening. */
+static int layer_check_root(struct spf_layer *l, char *why, size_t len)
+{
+	struct spf_msg msg;
+	u8 *blk;
+	int ret;
+
+	if (!l->img.nr_entries)
+		return 0;
+	blk = xmalloc(SPF_BLOCK_SIZE);
+	ret = pread_exact(l->fd, blk, SPF_BLOCK_SIZE, l->img.index_root);
+	if (ret) {
+		why_set(why, len, "cannot read index root: %s",
+			io_strerror(ret));
+		free(blk);
+		return -EIO;
+	}
+	ret = spf_check_block(&l->img, blk, l->img.index_root,
+			      l->img.index_levels - 1, SPF_ANY_FIRST,
+			      l->img.nr_chunks - 1, l->img.index_root_crc, &msg);
+	if (ret)
+		why_set(why, len, "%s", msg.text);
+	free(blk);
+	return ret;
+}
+
 static int layer_read_header(struct spf_layer *l, char *why, size_t len)
 {
 	struct spf_msg msg;
@@ -142,6 +168,8 @@ int layer_open(const char *path, unsigned int flags, struct spf_layer **out,
 	ret = layer_read_trailer(l, why, why_len);
 	if (!ret)
 		ret = layer_read_summary(l, why, why_len);
+	if (!ret)
+		ret = layer_check_root(l, why, why_len);
 	if (ret && (flags & LAYER_HEADER_ONLY)) {
 		*out = l;
 		return ret;

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Opening a chain at attach: every layer's header, trailer and summary is
- * read and checked with the shared validator, each layer is checked to be
- * the child of the one below, and each encrypted layer's key is checked.
+ * Opening a chain at attach: every layer's header, trailer, summary and
+ * index root block is read and checked with the shared validator, each
+ * layer is checked to be the child of the one below, and each encrypted
+ * layer's key is checked.
  *
  * Nothing from user space is trusted: the file descriptors only say which
  * files to read.  Each refusal returns the validator's errno and logs one
- * line naming the layer, its file and the reason.  The index itself is
- * not read here; index.c reads it block by block when a chunk is needed.
+ * line naming the layer, its file and the reason.  Below the root, the
+ * index is not read here; index.c reads it block by block when a chunk is
+ * needed.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -29,6 +31,7 @@
 struct spf_chain_scratch {
 	struct spf_header hdr;
 	u8 trailer[SPF_TRAILER_SIZE];
+	u8 block[SPF_BLOCK_SIZE];	/* the index root */
 	char path[PATH_MAX];
 	struct spf_msg msg;
 };
@@ -82,7 +85,7 @@ static int spf_check_file(struct file *file, struct spf_msg *msg)
 	return 0;
 }
 
-/* Read and check one layer's header, trailer and summary. */
+/* Read and check one layer's header, trailer, summary and index root. */
 static int spf_layer_load(struct spf_layer *l, struct spf_chain_scratch *s)
 {
 	u64 size = i_size_read(file_inode(l->file));
@@ -115,7 +118,19 @@ static int spf_layer_load(struct spf_layer *l, struct spf_chain_scratch *s)
 			  l->img.summary_offset);
 	if (ret)
 		goto out_io;
-	return spf_check_summary(&l->img, l->summary, &s->msg);
+	ret = spf_check_summary(&l->img, l->summary, &s->msg);
+	if (ret || !l->img.nr_entries)
+		return ret;
+
+	/* One block, so that an image with a corrupt index is refused now. */
+	ret = spf_read_at(l->file, s->block, SPF_BLOCK_SIZE,
+			  l->img.index_root);
+	if (ret)
+		goto out_io;
+	return spf_check_block(&l->img, s->block, l->img.index_root,
+			       l->img.index_levels - 1, SPF_ANY_FIRST,
+			       l->img.nr_chunks - 1, l->img.index_root_crc,
+			       &s->msg);
 
 out_io:
 	snprintf(s->msg.text, sizeof(s->msg.text), "read error %d", ret);
