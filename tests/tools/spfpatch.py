@@ -12,7 +12,7 @@ Usage:
                                             FILE (at most as long), setting
                                             the entry's length and crc
   spfpatch.py IMAGE check [--key-file F]    conformance check of a writer's
-                                            output (docs/WRITER-NOTES)
+                                            output (docs/format.md)
   spfpatch.py mkimage [--chunk-shift N] [--codec none|deflate]
               [--parent IMAGE]... [--label TEXT] SOURCE IMAGE
                                             an independent reference writer

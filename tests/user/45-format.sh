@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Format conformance, checked independently of the C code: every image
-# spfctl writes is checked field by field against docs/WRITER-NOTES by
+# spfctl writes is checked field by field against docs/format.md by
 # tests/tools/spfpatch.py (layout, crcs, seal, index packing, summary,
 # digests; encrypted images with the key when python's cryptography module
 # has Argon2id), and images from spfpatch's reference writer read back

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The image writer; see libwriter.h for the layout and
- * docs/WRITER-NOTES for the conventions.
+ * docs/format.md for the conventions.
  */
 #include <errno.h>
 #include <fcntl.h>
