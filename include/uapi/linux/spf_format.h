@@ -18,6 +18,7 @@
 #ifndef _UAPI_LINUX_SPF_FORMAT_H
 #define _UAPI_LINUX_SPF_FORMAT_H
 
+#include <linux/const.h>
 #include <linux/types.h>
 
 /* "\x89SPF\r\n\x1a\n": high bit, CR-LF and ^Z catch text-mode transfers. */
@@ -41,7 +42,7 @@
 
 /* Limits; docs/format.md says what happens past each one. */
 #define SPF_SECTOR_SIZE		512
-#define SPF_MAX_DISK_SIZE	(1ULL << 50)	/* 1 PiB */
+#define SPF_MAX_DISK_SIZE	_BITULL(50)	/* 1 PiB */
 #define SPF_MAX_DEPTH		65535		/* incrementals above a full */
 #define SPF_MAX_INDEX_LEVELS	8
 #define SPF_LABEL_LEN		128
@@ -64,14 +65,14 @@ enum spf_chunk_state {
 };
 
 /* Compat features: a reader that does not know one may ignore it. */
-#define SPF_COMPAT_LABEL		(1ULL << 0)	/* label is set */
-#define SPF_COMPAT_PARENT_NAME		(1ULL << 1)	/* parent_name hint */
+#define SPF_COMPAT_LABEL		_BITULL(0)	/* label is set */
+#define SPF_COMPAT_PARENT_NAME		_BITULL(1)	/* parent_name hint */
 #define SPF_COMPAT_SUPPORTED		(SPF_COMPAT_LABEL | \
 					 SPF_COMPAT_PARENT_NAME)
 
 /* Incompat features: a reader must refuse an image with an unknown one. */
-#define SPF_INCOMPAT_ENCRYPTED		(1ULL << 0)	/* AES-256-GCM chunks */
-#define SPF_INCOMPAT_CONSOLIDATED	(1ULL << 1)	/* stands in for others */
+#define SPF_INCOMPAT_ENCRYPTED		_BITULL(0)	/* AES-256-GCM chunks */
+#define SPF_INCOMPAT_CONSOLIDATED	_BITULL(1)	/* stands in for others */
 #define SPF_INCOMPAT_SUPPORTED		(SPF_INCOMPAT_ENCRYPTED | \
 					 SPF_INCOMPAT_CONSOLIDATED)
 

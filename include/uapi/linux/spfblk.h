@@ -10,6 +10,7 @@
 #ifndef _UAPI_LINUX_SPFBLK_H
 #define _UAPI_LINUX_SPFBLK_H
 
+#include <linux/const.h>
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
@@ -17,27 +18,27 @@
 #define SPF_IOC_MAGIC		0xF5
 
 /* Attach flags (spf_attach.flags). */
-#define SPF_ATTACH_F_NO_PARTSCAN	(1U << 0)	/* no /dev/spfNpM */
-#define SPF_ATTACH_F_AUTOCLEAR		(1U << 1)	/* detach on last close */
+#define SPF_ATTACH_F_NO_PARTSCAN	_BITUL(0)	/* no /dev/spfNpM */
+#define SPF_ATTACH_F_AUTOCLEAR		_BITUL(1)	/* detach on last close */
 #define SPF_ATTACH_F_ALL		(SPF_ATTACH_F_NO_PARTSCAN | \
 					 SPF_ATTACH_F_AUTOCLEAR)
 
 /* Detach flags (spf_detach.flags). */
-#define SPF_DETACH_F_LAZY		(1U << 0)	/* detach on last close */
+#define SPF_DETACH_F_LAZY		_BITUL(0)	/* detach on last close */
 #define SPF_DETACH_F_ALL		SPF_DETACH_F_LAZY
 
 /* Device state flags (spf_info.flags). */
-#define SPF_INFO_F_AUTOCLEAR		(1U << 0)
-#define SPF_INFO_F_PARTSCAN		(1U << 1)
-#define SPF_INFO_F_ENCRYPTED		(1U << 2)	/* some layer is */
+#define SPF_INFO_F_AUTOCLEAR		_BITUL(0)
+#define SPF_INFO_F_PARTSCAN		_BITUL(1)
+#define SPF_INFO_F_ENCRYPTED		_BITUL(2)	/* some layer is */
 
 /* Features the driver has (spf_features.features). */
-#define SPF_FEAT_DEFLATE		(1ULL << 0)
-#define SPF_FEAT_ZSTD			(1ULL << 1)
-#define SPF_FEAT_LZ4			(1ULL << 2)
-#define SPF_FEAT_AES_GCM		(1ULL << 3)
-#define SPF_FEAT_AUTOCLEAR		(1ULL << 4)
-#define SPF_FEAT_SHRINKER		(1ULL << 5)
+#define SPF_FEAT_DEFLATE		_BITULL(0)
+#define SPF_FEAT_ZSTD			_BITULL(1)
+#define SPF_FEAT_LZ4			_BITULL(2)
+#define SPF_FEAT_AES_GCM		_BITULL(3)
+#define SPF_FEAT_AUTOCLEAR		_BITULL(4)
+#define SPF_FEAT_SHRINKER		_BITULL(5)
 
 #define SPF_KEY_SIZE			32	/* AES-256 data key */
 
