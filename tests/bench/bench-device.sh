@@ -45,6 +45,7 @@ cat > "$work/guest.sh" <<EOG
 set -eu
 cp "$work/disk.raw" "$work/disk.spf" "$work/disk.qcow2" /tmp/
 ko=\$1
+for m in \$(modinfo -F depends "\$ko" | tr ',' ' '); do modprobe "\$m"; done
 insmod "\$ko"
 modprobe nbd nbds_max=2
 spf=\$("$spfctl" attach /tmp/disk.spf)
