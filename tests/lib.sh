@@ -87,36 +87,6 @@ le32() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
 
 # Test disks ---------------------------------------------------------------
 
-# mkdisk_ext4 OUT SIZE_MB: an ext4 filesystem populated with real files.
-mkdisk_ext4() {
-	local out=$1 mb=$2 src
-	src=$(mktemp -d "$T/tree.XXXXXX")
-	cp -a /usr/share/doc/. "$src/doc/" 2>/dev/null || true
-	mkdir -p "$src/bin" "$src/data"
-	cp /bin/ls /bin/bash /bin/cp "$src/bin/"
-	rand_bytes "$out" $((3 * 1024 * 1024)) > "$src/data/random.bin"
-	head -c $((2 * 1024 * 1024)) /dev/zero > "$src/data/zeros.bin"
-	truncate -s "${mb}M" "$out"
-	mke2fs -q -F -t ext4 -d "$src" -L spftest "$out" >/dev/null
-	rm -rf "$src"
-}
-
-# mkdisk_gpt OUT SIZE_MB: a GPT disk with several partitions (ext4, raw
-# random data, a zero gap) built without loop devices.
-mkdisk_gpt() {
-	local out=$1 mb=$2 p1
-	truncate -s "${mb}M" "$out"
-	sgdisk -q -o -n 1:1M:+8M -t 1:8300 -c 1:one \
-		-n 2:0:+4M -t 2:8300 -c 2:two \
-		-n 3:0:+2M -t 3:0700 -c 3:three "$out" >/dev/null
-	p1=$(mktemp "$T/p1.XXXXXX")
-	mkdisk_ext4 "$p1" 8
-	dd if="$p1" of="$out" bs=1M seek=1 conv=notrunc status=none
-	rand_bytes "gpt$out" $((4 * 1024 * 1024)) |
-		dd of="$out" bs=1M seek=9 conv=notrunc status=none
-	rm -f "$p1"
-}
-
 # mkdisk_mixed OUT SIZE_KB SEED: stretches of zeros, random bytes and text.
 mkdisk_mixed() {
 	local out=$1 kb=$2 seed=${3:-mixed} half
@@ -142,10 +112,9 @@ mutate() {
 
 # Additions for the userspace suite (tests/user) ----------------------------
 
-# mkdisk_ext4 OUT SIZE_MB (redefined): the version above copies all of
-# /usr/share/doc (160+ MiB on a Debian host), which does not fit the few-MiB
-# disks the suites use, and mke2fs -d then fails half-way while the helper
-# still returns 0.  This one copies only as much of /usr/share/doc as fits
+# mkdisk_ext4 OUT SIZE_MB: an ext4 filesystem populated with real files.
+# (Copying all of /usr/share/doc does not fit the few-MiB disks the suites
+# use, and mke2fs -d then fails half-way.)  It copies only as much of /usr/share/doc as fits
 # in about 40% of the filesystem, keeps the binaries, random and zero files
 # (scaled down on small disks), and fails if mke2fs fails.
 mkdisk_ext4() {
@@ -259,9 +228,8 @@ PY
 # allocated FILE: bytes allocated on disk (sparse files use less than size).
 allocated() { echo $(( $(stat -c %b "$1") * $(stat -c %B "$1") )); }
 
-# mkdisk_gpt OUT SIZE_MB (redefined): with -q, sgdisk (1.0.9) exits 0 but
-# does not write the table, so the version above made a disk without
-# partitions.  Same layout (SIZE_MB >= 16): ext4 at 1 MiB (8 MiB), random
+# mkdisk_gpt OUT SIZE_MB: a GPT disk with several partitions.  (With -q,
+# sgdisk 1.0.9 exits 0 but does not write the table.)  Layout (SIZE_MB >= 16): ext4 at 1 MiB (8 MiB), random
 # data (4 MiB), a 2 MiB FAT-type partition left zero; fails loudly.
 mkdisk_gpt() {
 	local out=$1 mb=$2 p1
