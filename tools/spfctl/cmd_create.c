@@ -604,32 +604,30 @@ static void jobs_free(struct create_ctx *x)
 	x->jobs = NULL;
 }
 
+static int pump_fill(void *arg, unsigned int slot)
+{
+	struct create_ctx *x = arg;
+	int ret;
+
+	if (x->eof)
+		return 1;
+	ret = fill_job(x, &x->jobs[slot]);
+	if (ret)
+		return ret;
+	return x->jobs[slot].n ? 0 : 1;
+}
+
+static int pump_consume(void *arg, unsigned int slot)
+{
+	struct create_ctx *x = arg;
+
+	return consume(x, &x->jobs[slot]);
+}
+
 static int pump(struct create_ctx *x)
 {
-	struct pool *pool = pool_new(x->o->threads, x->depth, &cpool_ops, x);
-	int slot, ret = 0;
-
-	if (!pool)
-		return -1;
-	for (;;) {
-		while (!x->eof && (slot = pool_next_slot(pool)) >= 0) {
-			ret = fill_job(x, &x->jobs[slot]);
-			if (ret || !x->jobs[slot].n)
-				break;
-			pool_submit(pool);
-		}
-		if (ret)
-			break;
-		slot = pool_wait_oldest(pool);
-		if (slot < 0)
-			break;
-		ret = consume(x, &x->jobs[slot]);
-		pool_release(pool);
-		if (ret)
-			break;
-	}
-	pool_free(pool);
-	return ret;
+	return pool_pump(pool_new(x->o->threads, x->depth, &cpool_ops, x), pump_fill,
+			 pump_consume, x);
 }
 
 static u64 round_up_512(u64 v)

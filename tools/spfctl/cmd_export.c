@@ -274,33 +274,26 @@ static void jobs_free(struct export_ctx *x)
 	idx_release(&x->cur);
 }
 
+static int pump_fill(void *arg, unsigned int slot)
+{
+	struct export_ctx *x = arg;
+
+	if (x->next_chunk >= x->nr_chunks)
+		return 1;
+	return fill_job(x, &x->jobs[slot]);
+}
+
+static int pump_consume(void *arg, unsigned int slot)
+{
+	struct export_ctx *x = arg;
+
+	return consume(x, &x->jobs[slot]);
+}
+
 static int pump(struct export_ctx *x)
 {
-	struct pool *pool = pool_new(x->threads, x->depth, &xpool_ops, x);
-	int slot, ret = 0;
-
-	if (!pool)
-		return -1;
-	for (;;) {
-		while (x->next_chunk < x->nr_chunks &&
-		       (slot = pool_next_slot(pool)) >= 0) {
-			ret = fill_job(x, &x->jobs[slot]);
-			if (ret)
-				break;
-			pool_submit(pool);
-		}
-		if (ret)
-			break;
-		slot = pool_wait_oldest(pool);
-		if (slot < 0)
-			break;
-		ret = consume(x, &x->jobs[slot]);
-		pool_release(pool);
-		if (ret)
-			break;
-	}
-	pool_free(pool);
-	return ret;
+	return pool_pump(pool_new(x->threads, x->depth, &xpool_ops, x), pump_fill,
+			 pump_consume, x);
 }
 
 static int run(struct export_ctx *x)

@@ -169,3 +169,32 @@ unsigned int pool_in_flight(struct pool *p)
 	pthread_mutex_unlock(&p->lock);
 	return n;
 }
+
+int pool_pump(struct pool *p, int (*fill)(void *arg, unsigned int slot),
+	      int (*consume)(void *arg, unsigned int slot), void *arg)
+{
+	int slot, ret = 0;
+
+	if (!p)
+		return -1;
+	for (;;) {
+		while ((slot = pool_next_slot(p)) >= 0) {
+			ret = fill(arg, slot);
+			if (ret)
+				break;
+			pool_submit(p);
+		}
+		if (ret < 0)
+			break;
+		ret = 0;
+		slot = pool_wait_oldest(p);
+		if (slot < 0)
+			break;
+		ret = consume(arg, slot);
+		pool_release(p);
+		if (ret)
+			break;
+	}
+	pool_free(p);
+	return ret;
+}

@@ -34,4 +34,13 @@ int pool_wait_oldest(struct pool *p);
 void pool_release(struct pool *p);
 unsigned int pool_in_flight(struct pool *p);
 
+/*
+ * Run @p to the end, then free it.  @fill fills job @slot and returns 0
+ * to submit it, 1 when there is nothing more to submit, or a negative
+ * error; @consume takes each job's results back, in order.  Returns 0 or
+ * the first error.
+ */
+int pool_pump(struct pool *p, int (*fill)(void *arg, unsigned int slot),
+	      int (*consume)(void *arg, unsigned int slot), void *arg);
+
 #endif /* SPF_LIBPOOL_H */
