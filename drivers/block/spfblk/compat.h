@@ -36,6 +36,7 @@ struct spf_limits {
 	unsigned int logical_block_size;
 	unsigned int physical_block_size;
 	unsigned int max_hw_sectors;
+	unsigned int max_segments;
 	unsigned int io_opt;
 };
 
@@ -54,6 +55,7 @@ static inline struct gendisk *spf_alloc_disk(struct blk_mq_tag_set *set,
 		.logical_block_size	= l->logical_block_size,
 		.physical_block_size	= l->physical_block_size,
 		.max_hw_sectors		= l->max_hw_sectors,
+		.max_segments		= l->max_segments,
 		.io_opt			= l->io_opt,
 	};
 	struct gendisk *disk;
@@ -77,6 +79,7 @@ static inline struct gendisk *spf_alloc_disk(struct blk_mq_tag_set *set,
 	blk_queue_logical_block_size(q, l->logical_block_size);
 	blk_queue_physical_block_size(q, l->physical_block_size);
 	blk_queue_max_hw_sectors(q, l->max_hw_sectors);
+	blk_queue_max_segments(q, l->max_segments);
 	blk_queue_io_opt(q, l->io_opt);
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);

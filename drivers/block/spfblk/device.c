@@ -108,6 +108,12 @@ static int spf_disk_create(struct spf_device *dev)
 		.physical_block_size	= min_t(u32, dev->chunk_size,
 						PAGE_SIZE),
 		.max_hw_sectors		= SPF_MAX_REQ_SECTORS,
+		/*
+		 * Nothing is DMA-mapped: any number of segments will do.
+		 * Enough that a 1 MiB read is never split into requests
+		 * that cut chunks, which would cost whole-chunk decodes.
+		 */
+		.max_segments		= SPF_MAX_REQ_SECTORS,
 		.io_opt			= dev->chunk_size,
 	};
 	struct gendisk *disk;
@@ -158,6 +164,7 @@ static void spf_dev_remove(struct spf_device *dev)
 	/* Waits for workers still returning from blk_mq_end_request(). */
 	destroy_workqueue(dev->wq);
 	spf_disk_destroy(dev);
+	spf_chunk_cache_free(dev);
 	spf_ctx_pool_free(dev);
 	spf_cache_free(dev);
 	spf_chain_close(dev);
@@ -218,12 +225,16 @@ int spf_dev_attach(const struct spf_attach *a, struct file **files,
 	if (ret)
 		goto out_free_cache;
 
+	ret = spf_chunk_cache_init(dev);
+	if (ret)
+		goto out_free_pool;
+
 	ret = -ENOMEM;
 	dev->wq = alloc_workqueue(SPF_DISK_NAME "%d",
 				  WQ_UNBOUND | WQ_MEM_RECLAIM, dev->nr_ctx,
 				  dev->index);
 	if (!dev->wq)
-		goto out_free_pool;
+		goto out_free_chunks;
 
 	ret = spf_disk_create(dev);
 	if (ret)
@@ -252,6 +263,8 @@ out_destroy_disk:
 	spf_disk_destroy(dev);
 out_destroy_wq:
 	destroy_workqueue(dev->wq);
+out_free_chunks:
+	spf_chunk_cache_free(dev);
 out_free_pool:
 	spf_ctx_pool_free(dev);
 out_free_cache:

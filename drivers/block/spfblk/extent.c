@@ -5,7 +5,8 @@
  * A miss walks the chain from the top layer down (index.c), one layer at a
  * time; the first layer with an entry for the chunk decides, and a chunk
  * no layer has reads as zeros.  The answer is cached, so a hit costs one
- * xa_load() whatever the chain's depth.
+ * xa_load() whatever the chain's depth, and so are the other entries of
+ * the leaf that answered, where no upper layer may override them.
  *
  * Locking (see struct spf_cache): hits are lockless under RCU and only
  * set a referenced bit.  The xarray's xa_lock protects the LRU list and
@@ -188,7 +189,54 @@ void spf_cache_free(struct spf_device *dev)
 	c->nr = 0;
 }
 
-/* Walk the chain from the top: the first layer with an entry decides. */
+/*
+ * Summary tests a leaf fill may make: entries times layers above.  Bounds
+ * the work one miss does on a very deep chain.
+ */
+#define SPF_FILL_MAX_TESTS	(SPF_LEAF_ENTRIES * 1024)
+
+/*
+ * The leaf of layer @li that answered for @chunk answers for its other
+ * chunks too, unless a layer above may hold them: cache every entry whose
+ * chunk no upper layer's summary claims.  So one leaf read serves up to
+ * SPF_LEAF_ENTRIES misses, and a sequential scan reads each leaf once.
+ */
+static void spf_cache_fill(struct spf_device *dev, u32 li, const void *leaf,
+			   u64 chunk)
+{
+	const struct spf_block_header *b = leaf;
+	const struct spf_index_entry *e = spf_leaf_entries(leaf);
+	u64 top_chunks = dev->layers[dev->nr_layers - 1].img.nr_chunks;
+	unsigned int i, n = le16_to_cpu(b->count);
+	struct spf_extent ext;
+	u32 j;
+
+	if ((u64)(dev->nr_layers - 1 - li) * n > SPF_FILL_MAX_TESTS)
+		return;
+	for (i = 0; i < n; i++) {
+		u64 c = le64_to_cpu(e[i].chunk);
+
+		if (c == chunk || c >= top_chunks || c > ULONG_MAX)
+			continue;
+		for (j = li + 1; j < dev->nr_layers; j++)
+			if (spf_summary_test(dev->layers[j].summary, c))
+				break;
+		if (j < dev->nr_layers)
+			continue;
+		rcu_read_lock();
+		j = !!xa_load(&dev->cache.xa, c);
+		rcu_read_unlock();
+		if (j)
+			continue;
+		spf_extent_from_entry(&e[i], li, &ext);
+		spf_cache_add(&dev->cache, c, &ext);
+	}
+}
+
+/*
+ * Walk the chain from the top: the first layer with an entry decides.
+ * Returns the layer that answered, nr_layers if none did, or an error.
+ */
 static int spf_chain_resolve(struct spf_device *dev, struct spf_ctx *ctx,
 			     u64 chunk, struct spf_extent *ext)
 {
@@ -202,13 +250,13 @@ static int spf_chain_resolve(struct spf_device *dev, struct spf_ctx *ctx,
 			return ret;
 		}
 		if (ret)
-			return 0;
+			return i;
 		if (!(i & 255))
 			cond_resched();
 	}
 	memset(ext, 0, sizeof(*ext));
 	ext->state = SPF_CHUNK_ZERO;
-	return 0;
+	return dev->nr_layers;
 }
 
 int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
@@ -219,8 +267,10 @@ int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 	if (spf_cache_get(&dev->cache, chunk, ext))
 		return 0;
 	ret = spf_chain_resolve(dev, ctx, chunk, ext);
-	if (ret)
+	if (ret < 0)
 		return ret;
 	spf_cache_add(&dev->cache, chunk, ext);
+	if (ret < dev->nr_layers && dev->cache.max)
+		spf_cache_fill(dev, ret, ctx->block, chunk);
 	return 0;
 }

@@ -13,10 +13,21 @@
 
 #include "spfblk.h"
 
+/* The extent a checked leaf entry of layer @layer describes. */
+void spf_extent_from_entry(const struct spf_index_entry *e, u32 layer,
+			   struct spf_extent *ext)
+{
+	ext->offset = le64_to_cpu(e->offset);
+	ext->length = le32_to_cpu(e->length);
+	ext->crc = le32_to_cpu(e->crc);
+	ext->state = e->state;
+	ext->layer = layer;
+}
+
 /*
  * Look @chunk up in layer @li.  Returns 1 and fills @ext if the layer has
  * an entry for it, 0 if not, or -EIO with ctx->msg set if the index
- * cannot be read or is corrupt.
+ * cannot be read or is corrupt.  On 1, ctx->block holds the checked leaf.
  */
 int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 li,
 		   u64 chunk, struct spf_extent *ext)
@@ -53,11 +64,7 @@ int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 li,
 			if (i < 0)
 				return 0;
 			e = &spf_leaf_entries(ctx->block)[i];
-			ext->offset = le64_to_cpu(e->offset);
-			ext->length = le32_to_cpu(e->length);
-			ext->crc = le32_to_cpu(e->crc);
-			ext->state = e->state;
-			ext->layer = li;
+			spf_extent_from_entry(e, li, ext);
 			return 1;
 		}
 

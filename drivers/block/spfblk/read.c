@@ -2,8 +2,10 @@
 /*
  * Reading the backing files.
  *
- * Through the VFS with kernel_read(), into buffers allocated at attach,
- * so that images on any file system work: ext4, xfs, tmpfs, 9p, NFS.
+ * Through the VFS, so that images on any file system work: ext4, xfs,
+ * tmpfs, 9p, NFS.  spf_read_at() reads into a buffer allocated at attach
+ * (index blocks, stored chunks); spf_read_iter() reads straight into a
+ * request's pages (plain raw chunks).
  * Each read uses its own position; the files' f_pos is never touched, so
  * many workers may read one file at once.
  */
@@ -11,6 +13,7 @@
 
 #include <linux/fs.h>
 #include <linux/sched.h>
+#include <linux/uio.h>
 
 #include "spfblk.h"
 
@@ -33,6 +36,29 @@ int spf_read_at(struct file *file, void *buf, size_t len, u64 pos)
 			return -ENODATA;
 		buf += n;
 		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Read exactly iov_iter_count(@iter) bytes at @pos into @iter (a bvec
+ * iterator over a request's pages).  Returns 0, -ENODATA if the file ends
+ * first, or the file system's error.
+ */
+int spf_read_iter(struct file *file, struct iov_iter *iter, u64 pos)
+{
+	size_t len = iov_iter_count(iter);
+	loff_t off = pos;
+	ssize_t n;
+
+	if (pos > LLONG_MAX || len > LLONG_MAX - pos)
+		return -EINVAL;
+	while (iov_iter_count(iter)) {
+		n = vfs_iter_read(file, iter, &off, 0);
+		if (n < 0)
+			return n;
+		if (!n)
+			return -ENODATA;
 	}
 	return 0;
 }

@@ -4,10 +4,11 @@
  *
  * queue_rq() never sleeps: it fails what a read-only device cannot do and
  * hands each read to the device's workqueue.  A worker takes a context
- * from the pool (sleeping if none is free), walks the request's segments
- * chunk by chunk, and for each chunk finds its extent (extent.c), reads
- * the stored bytes (read.c), checks their crc32c, decrypts (decrypt.c)
- * and decompresses (decompress.c) into the context, then copies out.
+ * from the pool (sleeping if none is free) and walks the request chunk by
+ * chunk: it finds each chunk's extent (extent.c), then either reads a
+ * plain raw chunk straight into the request's pages or takes the decoded
+ * chunk from the shared cache, decoding it there on a miss (chunk.c), and
+ * copies out.
  *
  * The workqueue is WQ_MEM_RECLAIM, since memory reclaim may wait on reads
  * from this device (a file system or swap on it), and workers run in a
@@ -29,6 +30,7 @@ static void spf_ctx_free(struct spf_ctx *ctx)
 {
 	spf_crypt_ctx_free(ctx);
 	spf_codec_ctx_free(ctx);
+	kfree(ctx->bvec);
 	kfree(ctx->block);
 	vfree(ctx->plain);
 	vfree(ctx->stored);
@@ -44,7 +46,10 @@ static struct spf_ctx *spf_ctx_alloc(struct spf_device *dev)
 	ctx->stored = vmalloc(dev->chunk_size + SPF_GCM_TAG_LEN);
 	ctx->plain = vmalloc(dev->chunk_size);
 	ctx->block = kmalloc(SPF_BLOCK_SIZE, GFP_KERNEL);
-	if (!ctx->stored || !ctx->plain || !ctx->block ||
+	/* A chunk's span: whole pages, plus sub-page O_DIRECT segments. */
+	ctx->nr_bvec = 2 * (dev->chunk_size >> PAGE_SHIFT) + 2;
+	ctx->bvec = kcalloc(ctx->nr_bvec, sizeof(*ctx->bvec), GFP_KERNEL);
+	if (!ctx->stored || !ctx->plain || !ctx->block || !ctx->bvec ||
 	    spf_codec_ctx_init(dev, ctx) || spf_crypt_ctx_init(dev, ctx)) {
 		spf_ctx_free(ctx);
 		return NULL;
@@ -105,7 +110,7 @@ static struct spf_ctx *spf_ctx_get(struct spf_device *dev)
 	return ctx;
 }
 
-/* Most recently used first: its memo is the likeliest to hit. */
+/* Most recently used first: its memory is the likeliest to be warm. */
 static void spf_ctx_put(struct spf_device *dev, struct spf_ctx *ctx)
 {
 	spin_lock(&dev->ctx_lock);
@@ -114,142 +119,143 @@ static void spf_ctx_put(struct spf_device *dev, struct spf_ctx *ctx)
 	wake_up(&dev->ctx_wait);
 }
 
-/* Chunks */
+/* Requests */
 
-/* Read, check, decrypt and decompress a stored chunk into @ctx. */
-static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
-			  u64 chunk, const struct spf_extent *ext)
+/*
+ * Where spf_serve() is in a request: the bio and the position in it.  A
+ * request is its bios' segments in order, each a run of bytes in a page.
+ */
+struct spf_cursor {
+	struct bio *bio;
+	struct bvec_iter iter;
+};
+
+static void spf_cursor_init(struct spf_cursor *c, struct request *rq)
 {
-	const struct spf_layer *l = &dev->layers[ext->layer];
-	u32 len = ext->length;
-	int ret;
+	c->bio = rq->bio;
+	if (c->bio)
+		c->iter = c->bio->bi_iter;
+}
 
-	ctx->err_layer = ext->layer;
-	if (len > dev->chunk_size + SPF_GCM_TAG_LEN) {
-		snprintf(ctx->msg.text, sizeof(ctx->msg.text),
-			 "stored length %u too large", len);
-		return -EIO;
+/* The rest of the current segment, at most one page; false at the end. */
+static bool spf_cursor_peek(struct spf_cursor *c, struct bio_vec *bv)
+{
+	while (c->bio && !c->iter.bi_size) {
+		c->bio = c->bio->bi_next;
+		if (c->bio)
+			c->iter = c->bio->bi_iter;
 	}
-	ret = spf_read_at(l->file, ctx->stored, len, ext->offset);
-	if (ret) {
-		snprintf(ctx->msg.text, sizeof(ctx->msg.text),
-			 "read error %d at offset %llu", ret, ext->offset);
-		return -EIO;
-	}
-	if (spf_crc32c(ctx->stored, len) != ext->crc) {
-		snprintf(ctx->msg.text, sizeof(ctx->msg.text),
-			 "checksum mismatch (corrupt data at offset %llu)",
-			 ext->offset);
-		return -EIO;
-	}
-	if (l->tfm) {
-		ret = spf_decrypt(ctx, l, chunk, len);
-		if (ret) {
-			snprintf(ctx->msg.text, sizeof(ctx->msg.text),
-				 "decryption failed (%d): altered data",
-				 ret);
-			return -EIO;
-		}
-		len -= SPF_GCM_TAG_LEN;
-	}
+	if (!c->bio)
+		return false;
+	*bv = bio_iter_iovec(c->bio, c->iter);
+	return true;
+}
 
-	if (ext->state == SPF_CHUNK_RAW) {
-		if (len != dev->chunk_size) {
-			snprintf(ctx->msg.text, sizeof(ctx->msg.text),
-				 "raw chunk of %u bytes", len);
-			return -EIO;
-		}
-		ctx->data = ctx->stored;
-		return 0;
-	}
-	ret = spf_decompress(ctx, l->img.codec, ctx->stored, len, ctx->plain,
-			     dev->chunk_size);
-	if (ret) {
-		snprintf(ctx->msg.text, sizeof(ctx->msg.text),
-			 "%s data does not decompress to %u bytes (%d)",
-			 spf_codec_name(l->img.codec), dev->chunk_size, ret);
-		return -EIO;
-	}
-	ctx->data = ctx->plain;
-	return 0;
+static void spf_cursor_advance(struct spf_cursor *c, unsigned int n)
+{
+	bio_advance_iter_single(c->bio, &c->iter, n);
 }
 
 /*
- * The decoded bytes of @chunk: *data points into @ctx, or is NULL for a
- * chunk of zeros.  On failure, count and log the bad chunk once.
+ * The pieces of the request's next @len bytes, in ctx->bvec.  Returns
+ * their number, or 0 (and leaves @c as it was) if they do not fit.
  */
-static int spf_chunk_get(struct spf_device *dev, struct spf_ctx *ctx,
-			 u64 chunk, const u8 **data)
+static unsigned int spf_cursor_take(struct spf_cursor *c, struct spf_ctx *ctx,
+				    u32 len)
 {
+	struct spf_cursor start = *c;
+	unsigned int nr = 0;
+	struct bio_vec bv;
+
+	while (len) {
+		if (nr == ctx->nr_bvec || !spf_cursor_peek(c, &bv)) {
+			*c = start;
+			return 0;
+		}
+		bv.bv_len = min(bv.bv_len, len);
+		ctx->bvec[nr++] = bv;
+		spf_cursor_advance(c, bv.bv_len);
+		len -= bv.bv_len;
+	}
+	return nr;
+}
+
+/* Copy @len bytes of @data (zeros if NULL) into the request. */
+static void spf_cursor_fill(struct spf_cursor *c, const u8 *data, u32 len)
+{
+	struct bio_vec bv;
+
+	while (len && spf_cursor_peek(c, &bv)) {
+		u32 n = min(bv.bv_len, len);
+		u8 *dst = bvec_kmap_local(&bv);
+
+		if (data) {
+			memcpy(dst, data, n);
+			data += n;
+		} else {
+			memset(dst, 0, n);
+		}
+		kunmap_local(dst);
+		flush_dcache_page(bv.bv_page);
+		spf_cursor_advance(c, n);
+		len -= n;
+	}
+}
+
+/*
+ * Serve @len bytes of @chunk from offset @off in it: straight from the
+ * backing file into the request's pages when the request covers a whole
+ * plain raw chunk, else from its decoded copy.
+ */
+static int spf_serve_chunk(struct spf_device *dev, struct spf_ctx *ctx,
+			   struct spf_cursor *c, u64 chunk, u32 off, u32 len)
+{
+	struct spf_chunk_ref ref;
 	struct spf_extent ext;
+	unsigned int nr;
 	int ret;
 
 	ret = spf_extent_lookup(dev, ctx, chunk, &ext);
-	if (!ret && ext.state == SPF_CHUNK_ZERO) {
-		*data = NULL;
-		return 0;
-	}
-	if (!ret && ctx->memo_valid && ctx->memo_layer == ext.layer &&
-	    ctx->memo_chunk == chunk) {
-		*data = ctx->data;
-		return 0;
-	}
-	if (!ret) {
-		ctx->memo_valid = false;
-		ret = spf_chunk_load(dev, ctx, chunk, &ext);
-	}
-	if (ret) {
-		atomic64_inc(&dev->corrupt_chunks);
-		pr_err_ratelimited("%s: %s: chunk %llu: %s\n",
-				   dev->disk->disk_name,
-				   dev->layers[ctx->err_layer].path, chunk,
-				   ctx->msg.text);
+	if (ret)
 		return ret;
+	if (len == dev->chunk_size && spf_chunk_direct(dev, &ext)) {
+		nr = spf_cursor_take(c, ctx, len);
+		if (nr)
+			return spf_chunk_read_direct(dev, ctx, chunk, &ext,
+						     ctx->bvec, nr);
 	}
-	ctx->memo_valid = true;
-	ctx->memo_layer = ext.layer;
-	ctx->memo_chunk = chunk;
-	*data = ctx->data;
+	ret = spf_chunk_get(dev, ctx, chunk, &ext, &ref);
+	if (ret)
+		return ret;
+	spf_cursor_fill(c, ref.data ? ref.data + off : NULL, len);
+	spf_chunk_put(dev, &ref);
 	return 0;
 }
 
-/* Requests */
-
-/* Fill every segment of a read, chunk by chunk. */
+/* Fill a read request, chunk by chunk. */
 static blk_status_t spf_serve(struct spf_device *dev, struct spf_ctx *ctx,
 			      struct request *rq)
 {
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
-	u64 cur = U64_MAX;
-	const u8 *data = NULL;
-	struct req_iterator iter;
-	struct bio_vec bv;
+	u32 left = blk_rq_bytes(rq);
+	struct spf_cursor c;
 
-	rq_for_each_segment(bv, rq, iter) {
-		u8 *dst = bvec_kmap_local(&bv);
-		u32 done = 0;
+	spf_cursor_init(&c, rq);
+	while (left) {
+		u64 chunk = pos >> dev->chunk_shift;
+		u32 off = pos & (dev->chunk_size - 1);
+		u32 n = min(left, dev->chunk_size - off);
 
-		while (done < bv.bv_len) {
-			u64 chunk = pos >> dev->chunk_shift;
-			u32 off = pos & (dev->chunk_size - 1);
-			u32 n = min(bv.bv_len - done, dev->chunk_size - off);
-
-			if (chunk != cur) {
-				if (spf_chunk_get(dev, ctx, chunk, &data)) {
-					kunmap_local(dst);
-					return BLK_STS_IOERR;
-				}
-				cur = chunk;
-			}
-			if (data)
-				memcpy(dst + done, data + off, n);
-			else
-				memset(dst + done, 0, n);
-			done += n;
-			pos += n;
+		if (spf_serve_chunk(dev, ctx, &c, chunk, off, n)) {
+			atomic64_inc(&dev->corrupt_chunks);
+			pr_err_ratelimited("%s: %s: chunk %llu: %s\n",
+					   dev->disk->disk_name,
+					   dev->layers[ctx->err_layer].path,
+					   chunk, ctx->msg.text);
+			return BLK_STS_IOERR;
 		}
-		kunmap_local(dst);
-		flush_dcache_page(bv.bv_page);
+		pos += n;
+		left -= n;
 	}
 	return BLK_STS_OK;
 }

@@ -10,6 +10,7 @@
  *   request.c     queue_rq, worker contexts, and the worker serving a read
  *   extent.c      per-device extent cache: chunk -> where its data lies
  *   index.c       one layer's B+tree walk, on an extent cache miss
+ *   chunk.c       loading a chunk; the shared cache of decoded chunks
  *   read.c        reads from the backing files
  *   decrypt.c     AES-256-GCM of encrypted chunks
  *   decompress.c  deflate, zstd and lz4
@@ -22,6 +23,7 @@
  *   disk->open_mutex (block)   held by the block layer around open/release
  *   spf_device.lock            open count, lifecycle state, autoclear
  *   spf_cache.xa's xa_lock     the extent cache's LRU list and count
+ *   spf_chunk_cache.lock       the decoded-chunk cache's slot states
  *   spf_device.ctx_lock        the free list of worker contexts
  */
 #ifndef SPFBLK_H
@@ -126,12 +128,8 @@ struct spf_ctx {
 	u8 *stored;			/* stored bytes: chunk size + tag */
 	u8 *plain;			/* a decompressed chunk */
 	u8 *block;			/* one index block */
-	const u8 *data;			/* the decoded chunk: stored or plain */
-
-	/* The chunk in data, so sequential small reads decode it once. */
-	bool memo_valid;
-	u32 memo_layer;
-	u64 memo_chunk;
+	struct bio_vec *bvec;		/* a chunk's span of a request */
+	unsigned int nr_bvec;
 
 	/* Decryption, only when some layer is encrypted. */
 	struct aead_request *aead;	/* sized for every layer's tfm */
@@ -144,6 +142,43 @@ struct spf_ctx {
 	/* The reason the last step failed, and in which layer. */
 	u32 err_layer;
 	struct spf_msg msg;
+};
+
+enum spf_slot_state {
+	SPF_SLOT_EMPTY,
+	SPF_SLOT_LOADING,		/* its loader is decoding into buf */
+	SPF_SLOT_VALID,
+};
+
+/* One decoded chunk in the shared cache (chunk.c). */
+struct spf_slot {
+	u64 chunk;			/* these four: spf_chunk_cache.lock */
+	u32 layer;
+	u8 state;			/* enum spf_slot_state */
+	bool referenced;		/* used since the clock hand passed */
+	unsigned int users;		/* references; a used slot stays */
+	u8 *buf;			/* chunk_size bytes, see chunk.c */
+};
+
+/*
+ * The decoded-chunk cache: a few recently decoded chunks that every
+ * worker context shares, so a chunk many small requests read at once is
+ * decoded once.  lock protects every slot's fields and hand.
+ */
+struct spf_chunk_cache {
+	spinlock_t lock;		/* slots' fields, hand */
+	wait_queue_head_t wait;		/* a LOADING slot settled */
+	struct spf_slot *slots;
+	unsigned int nr;
+	unsigned int hand;		/* clock replacement */
+	atomic64_t hits;
+	atomic64_t misses;
+};
+
+/* A reference to a decoded chunk (spf_chunk_get/put). */
+struct spf_chunk_ref {
+	const u8 *data;			/* chunk_size bytes; NULL: zeros */
+	struct spf_slot *slot;		/* the reference held, if any */
 };
 
 /* The per-request PDU (tag_set.cmd_size). */
@@ -192,6 +227,7 @@ struct spf_device {
 	unsigned int nr_ctx;
 
 	struct spf_cache cache;
+	struct spf_chunk_cache chunks;
 	atomic64_t corrupt_chunks;
 };
 
@@ -229,9 +265,25 @@ int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 /* index.c */
 int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 layer,
 		   u64 chunk, struct spf_extent *ext);
+void spf_extent_from_entry(const struct spf_index_entry *e, u32 layer,
+			   struct spf_extent *ext);
+
+/* chunk.c */
+int spf_chunk_cache_init(struct spf_device *dev);
+void spf_chunk_cache_free(struct spf_device *dev);
+u64 spf_chunk_cache_bytes(const struct spf_device *dev);
+int spf_chunk_get(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
+		  const struct spf_extent *ext, struct spf_chunk_ref *ref);
+void spf_chunk_put(struct spf_device *dev, struct spf_chunk_ref *ref);
+bool spf_chunk_direct(const struct spf_device *dev,
+		      const struct spf_extent *ext);
+int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
+			  u64 chunk, const struct spf_extent *ext,
+			  struct bio_vec *bv, unsigned int nr);
 
 /* read.c */
 int spf_read_at(struct file *file, void *buf, size_t len, u64 pos);
+int spf_read_iter(struct file *file, struct iov_iter *iter, u64 pos);
 
 /* decrypt.c */
 int spf_crypt_layer_init(struct spf_layer *layer, const u8 *key,

@@ -42,6 +42,20 @@ SPF_ATTR_U64(cache_bytes, spf_cache_bytes(&dev->cache));
 SPF_ATTR_U64(cache_hits, atomic64_read(&dev->cache.hits));
 SPF_ATTR_U64(cache_misses, atomic64_read(&dev->cache.misses));
 SPF_ATTR_U64(corrupt_chunks, atomic64_read(&dev->corrupt_chunks));
+SPF_ATTR_U64(chunk_cache_bytes, spf_chunk_cache_bytes(dev));
+SPF_ATTR_U64(chunk_cache_hits, atomic64_read(&dev->chunks.hits));
+SPF_ATTR_U64(chunk_cache_misses, atomic64_read(&dev->chunks.misses));
+
+/* The top image's uuid: the chain's identity, for udev's by-id links. */
+static ssize_t uuid_show(struct device *d, struct device_attribute *attr,
+			 char *buf)
+{
+	struct spf_device *dev = spf_sysfs_dev(d);
+
+	return sysfs_emit(buf, "%pUb\n",
+			  dev->layers[dev->nr_layers - 1].img.uuid);
+}
+static DEVICE_ATTR_RO(uuid);
 
 /* One layer's line, without the newline, in @tmp or pointing elsewhere. */
 typedef const char *(*spf_line_fn)(const struct spf_layer *l, char *tmp,
@@ -123,6 +137,10 @@ static struct attribute *spf_attrs[] = {
 	&dev_attr_cache_hits.attr,
 	&dev_attr_cache_misses.attr,
 	&dev_attr_corrupt_chunks.attr,
+	&dev_attr_chunk_cache_bytes.attr,
+	&dev_attr_chunk_cache_hits.attr,
+	&dev_attr_chunk_cache_misses.attr,
+	&dev_attr_uuid.attr,
 	NULL,
 };
 
