@@ -16,8 +16,8 @@
  * (clock replacement), loads into it with no lock held and publishes it.
  * So small sequential reads inside one chunk decode it once, however many
  * workers serve them.  There are more slots than worker contexts and a
- * context holds at most one reference, so a free slot always exists; the
- * context's own buffer is the fallback all the same.
+ * context holds at most one reference at a time, so a slot nobody uses
+ * always exists: a context needs no chunk buffer of its own.
  *
  * Locking: spf_chunk_cache.lock protects every slot's chunk, layer,
  * state, users and referenced fields.  A slot's bytes are written only by
@@ -35,8 +35,8 @@
 
 #include "spfblk.h"
 
-/* Decoded-chunk cache memory: at most this, and at least nr_ctx + 1. */
-#define SPF_CHUNK_CACHE_BYTES	SZ_4M
+/* Decoded-chunk cache memory: at most this, but at least nr_ctx + 1. */
+#define SPF_CHUNK_CACHE_BYTES	SZ_1M
 #define SPF_CHUNK_CACHE_SLOTS	64
 
 int spf_chunk_cache_init(struct spf_device *dev)
@@ -167,8 +167,9 @@ static struct spf_slot *spf_slot_find(struct spf_chunk_cache *cc, u64 chunk,
 }
 
 /*
- * A slot nobody uses, giving recently used ones a second chance; NULL
- * only if every slot is in use.  Under cc->lock.
+ * A slot nobody uses, giving recently used ones a second chance.  The
+ * second pass finds one: fewer contexts than slots hold references.
+ * Under cc->lock.
  */
 static struct spf_slot *spf_slot_claim(struct spf_chunk_cache *cc)
 {
@@ -239,20 +240,18 @@ again:
 		return 0;
 	}
 	s = spf_slot_claim(cc);
-	if (s) {
-		s->chunk = chunk;
-		s->layer = ext->layer;
-		s->state = SPF_SLOT_LOADING;
-		s->users = 1;
+	if (WARN_ON_ONCE(!s)) {
+		spin_unlock(&cc->lock);
+		return spf_load_fail(ctx, "no free decoded-chunk slot");
 	}
+	s->chunk = chunk;
+	s->layer = ext->layer;
+	s->state = SPF_SLOT_LOADING;
+	s->users = 1;
 	spin_unlock(&cc->lock);
 	atomic64_inc(&cc->misses);
 
-	ret = spf_chunk_load(dev, ctx, chunk, ext, s ? s->buf : ctx->plain);
-	if (!s) {
-		ref->data = ctx->plain;
-		return ret;
-	}
+	ret = spf_chunk_load(dev, ctx, chunk, ext, s->buf);
 	spin_lock(&cc->lock);
 	if (ret) {
 		s->state = SPF_SLOT_EMPTY;

@@ -32,7 +32,6 @@ static void spf_ctx_free(struct spf_ctx *ctx)
 	spf_codec_ctx_free(ctx);
 	kfree(ctx->bvec);
 	kfree(ctx->block);
-	vfree(ctx->plain);
 	vfree(ctx->stored);
 	kfree(ctx);
 }
@@ -44,12 +43,11 @@ static struct spf_ctx *spf_ctx_alloc(struct spf_device *dev)
 	if (!ctx)
 		return NULL;
 	ctx->stored = vmalloc(dev->chunk_size + SPF_GCM_TAG_LEN);
-	ctx->plain = vmalloc(dev->chunk_size);
 	ctx->block = kmalloc(SPF_BLOCK_SIZE, GFP_KERNEL);
 	/* A chunk's span: whole pages, plus sub-page O_DIRECT segments. */
 	ctx->nr_bvec = 2 * (dev->chunk_size >> PAGE_SHIFT) + 2;
 	ctx->bvec = kcalloc(ctx->nr_bvec, sizeof(*ctx->bvec), GFP_KERNEL);
-	if (!ctx->stored || !ctx->plain || !ctx->block || !ctx->bvec ||
+	if (!ctx->stored || !ctx->block || !ctx->bvec ||
 	    spf_codec_ctx_init(dev, ctx) || spf_crypt_ctx_init(dev, ctx)) {
 		spf_ctx_free(ctx);
 		return NULL;

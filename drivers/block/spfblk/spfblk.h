@@ -126,7 +126,6 @@ struct spf_codec_ws {
 struct spf_ctx {
 	struct list_head node;		/* in ctx_free; spf_device.ctx_lock */
 	u8 *stored;			/* stored bytes: chunk size + tag */
-	u8 *plain;			/* a decompressed chunk */
 	u8 *block;			/* one index block */
 	struct bio_vec *bvec;		/* a chunk's span of a request */
 	unsigned int nr_bvec;
