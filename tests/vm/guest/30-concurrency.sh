@@ -13,14 +13,21 @@ top=$(meta "$c/conc.meta" top)
 vm_attach concurrency-attach --key-file "$SPF_FIX/key" "$c/$top" || finish
 pass concurrency-attach
 
+# At least 200 verified reads: runs of SECS seconds until there are (a
+# slow host only makes it take longer), at most 6 runs.
 secs=${SPF_CONC_SECONDS:-12}
-out=$("$SPFIOC" aioverify "$DEV" "$c/src.raw" "$secs" 4 32 512 1M 2>&1) && rc=0 || rc=$?
-echo "# aioverify: $out"
-reads=$(printf '%s\n' "$out" | sed -n 's/.*: \([0-9]*\) reads,.*/\1/p' | tail -n 1)
+total=0 runs=0 rc=0 out=
+while [ "$total" -lt 200 ] && [ "$runs" -lt 6 ] && [ "$rc" -eq 0 ]; do
+	out=$("$SPFIOC" aioverify "$DEV" "$c/src.raw" "$secs" 4 32 512 1M 2>&1) && rc=0 || rc=$?
+	echo "# aioverify: $out"
+	reads=$(printf '%s\n' "$out" | sed -n 's/.*: \([0-9]*\) reads,.*/\1/p' | tail -n 1)
+	total=$((total + ${reads:-0}))
+	runs=$((runs + 1))
+done
 if [ "$rc" -ne 0 ]; then
 	fail concurrency-aio-verify-4jobs-qd32 "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
-elif [ "${reads:-0}" -lt 200 ]; then
-	fail concurrency-aio-verify-4jobs-qd32 "only ${reads:-0} reads completed in $secs s: $out"
+elif [ "$total" -lt 200 ]; then
+	fail concurrency-aio-verify-4jobs-qd32 "only $total reads completed in $runs runs of $secs s: $out"
 else
 	pass concurrency-aio-verify-4jobs-qd32
 fi
