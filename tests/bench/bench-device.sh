@@ -1,94 +1,204 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Device benchmark: the same realistic disk read through spfblk (an SPF
-# chain), loop (the raw file) and qemu-nbd (a qcow2 file with the same
-# codec), side by side in one qemu guest per kernel.  fio, O_DIRECT:
-#   randread 4 KiB, 4 jobs x iodepth 32     (IOPS)
-#   seqread 1 MiB, 1 job x iodepth 8        (MiB/s)
-# Under TCG the absolute figures are far below real hardware; the ratios
-# are what this measures.
+# Device benchmark (issue 4): /dev/spfN against loop and qemu-nbd, side by
+# side in one qemu guest (TCG, 2 vCPUs) per kernel, on the same source disk.
+# See tests/bench/README.md for what is measured and docs/performance.md
+# for the methodology and results.
 #
-# Usage: tests/bench/bench-device.sh [SERIES...]   (default: 6.1 6.12)
-#   BENCH_MB=256 BENCH_RUNTIME=10 BENCH_CODEC=zstd
+# Host side: builds (or reuses) the images under build/bench/data-KEY,
+# where KEY is a hash of the generators (mkimages.sh, mkbench.py and
+# tests/tools/spfpatch.py) and the sizes, builds spfblk.ko from the
+# current tree for each kernel, boots the guest that runs guest-bench.sh,
+# then report.py writes build/bench/results-KVER.{md,json}.
+#
+# Usage: tests/bench/bench-device.sh
+# Environment:
+#   BENCH_KERNELS   kernel series or KVERs (default: "6.1 6.12"; empty:
+#                   only build the images)
+#   BENCH_RUNTIME   seconds per fio run (default 10; 3 with BENCH_QUICK=1)
+#   BENCH_QUICK=1   small disks, short runs: for testing the harness
+#   BENCH_DEPTHS    chain depths of the sweep (default "1 16 256 1024")
+#   BENCH_MEM       guest memory in MiB (default 5120; 2048 quick)
+#   BENCH_PHASES    what the guest runs (default "systems sweep big")
+#   BENCH_STRICT=1  exit 1 when a target is missed
+#   BENCH_PARALLEL=1  run the systems in one guest and the sweep and the
+#                   big disk in a second guest at the same time
+#   BENCH_TAG       suffix of the run folder and results (run-KVER-TAG)
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/tests/bench
 cd "$top"
-mb=${BENCH_MB:-256}
-runtime=${BENCH_RUNTIME:-10}
-codec=${BENCH_CODEC:-zstd}
-work=$top/build/bench-device
-spfctl=$top/tools/spfctl/spfctl
-series=${*:-6.1 6.12}
 
-make -s -C tools/spfctl
-mkdir -p "$work"
-if [ ! -f "$work/disk.raw" ] || [ "$(stat -c %s "$work/disk.raw")" -ne $((mb << 20)) ]; then
-	echo "bench: making a ${mb} MiB ext4 disk from /usr"
-	rm -f "$work/disk.raw"
-	tree=$(mktemp -d)
-	cp -a /usr/share /usr/lib/x86_64-linux-gnu "$tree/" 2>/dev/null || true
-	truncate -s "${mb}M" "$work/disk.raw"
-	# Fill what fits; mke2fs -d fails when the tree is larger than the fs.
-	du -sm "$tree" >/dev/null
-	mke2fs -q -F -t ext4 -d "$tree/share" "$work/disk.raw" 2>/dev/null ||
-		mke2fs -q -F -t ext4 -d "$tree/share/doc" "$work/disk.raw"
-	rm -rf "$tree"
+quick=${BENCH_QUICK:-0}
+if [ "$quick" = 1 ]; then
+	src_mb=128 sweep_mb=32 big_size=$((1 << 40)) big_mb=64
+	runtime=${BENCH_RUNTIME:-3} mem=${BENCH_MEM:-2048}
+else
+	src_mb=1024 sweep_mb=64 big_size=$((16 << 40)) big_mb=1024
+	runtime=${BENCH_RUNTIME:-10} mem=${BENCH_MEM:-5120}
 fi
-rm -f "$work/disk.spf" "$work/disk.qcow2"
-"$spfctl" create --compress "$codec" "$work/disk.raw" "$work/disk.spf"
-qemu-img convert -c -O qcow2 -o compression_type="$([ "$codec" = deflate ] && echo zlib || echo "$codec")" \
-	"$work/disk.raw" "$work/disk.qcow2"
+depths=${BENCH_DEPTHS:-1 16 256 1024}
+kernels=${BENCH_KERNELS-6.1 6.12}
+sweep_pct=1
+phases=${BENCH_PHASES:-systems sweep big}
+spfctl=$top/tools/spfctl/spfctl
 
-cat > "$work/guest.sh" <<EOG
-#!/bin/bash
-set -eu
-cp "$work/disk.raw" "$work/disk.spf" "$work/disk.qcow2" /tmp/
-ko=\$1
-for m in \$(modinfo -F depends "\$ko" | tr ',' ' '); do modprobe "\$m"; done
-insmod "\$ko"
-modprobe nbd nbds_max=2
-spf=\$("$spfctl" attach /tmp/disk.spf)
-loop=\$(losetup -f --show -r /tmp/disk.raw)
-qemu-nbd -r -f qcow2 -c /dev/nbd0 /tmp/disk.qcow2
-sleep 1
-bench() {
-	local name=\$1 dev=\$2 out
-	out=\$(fio --name=rr --filename="\$dev" --readonly --direct=1 --ioengine=libaio \
-		--rw=randread --bs=4k --iodepth=32 --numjobs=4 --group_reporting \
-		--time_based --runtime=$runtime --output-format=terse --terse-version=3 2>/dev/null)
-	local iops=\$(echo "\$out" | cut -d';' -f8)
-	out=\$(fio --name=sr --filename="\$dev" --readonly --direct=1 --ioengine=libaio \
-		--rw=read --bs=1M --iodepth=8 --numjobs=1 \
-		--time_based --runtime=$runtime --output-format=terse --terse-version=3 2>/dev/null)
-	local bw=\$(echo "\$out" | cut -d';' -f7)
-	echo "RESULT \$name \$iops \$((bw / 1024))"
-}
-echo 3 > /proc/sys/vm/drop_caches
-bench spfblk "\$spf"
-bench loop "\$loop"
-bench qemu-nbd /dev/nbd0
-grep -E 'cache_(bytes|hits|misses)' /dev/null \$(ls /sys/block/\${spf#/dev/}/spf/cache_* 2>/dev/null) || true
-qemu-nbd -d /dev/nbd0 >/dev/null
-losetup -d "\$loop"
-"$spfctl" detach "\$spf"
-EOG
-chmod +x "$work/guest.sh"
-
-for s in $series; do
-	kver=$(tests/vm/kernels --kver "$s")
-	ko=$(scripts/build-module "$kver" | tail -n 1)
-	echo "bench: Linux $kver, ${mb} MiB disk, $codec, 64 KiB chunks, ${runtime}s per run"
-	tests/vm/run-vm -q --kver "$kver" --smp 2 --mem 2048 --timeout 900 \
-		--scratch "$work/vm-$s" -- "$work/guest.sh" "$ko" || { echo "bench: guest failed"; cat "$work/vm-$s/guest.log"; exit 1; }
-	awk '/^RESULT/ { iops[$2] = $3; bw[$2] = $4; order[n++] = $2 }
-	     END {
-		printf "  %-10s %12s %12s %10s %10s\n", "device", "4k IOPS", "seq MiB/s", "IOPS x", "seq x"
-		for (i = 0; i < n; i++) { d = order[i]
-			printf "  %-10s %12d %12d %10.2f %10.2f\n", d, iops[d], bw[d],
-				iops[d] / (iops["qemu-nbd"] ? iops["qemu-nbd"] : 1),
-				bw[d] / (bw["qemu-nbd"] ? bw["qemu-nbd"] : 1) }
-		print "  (x = relative to qemu-nbd on the qcow2 file)"
-	     }' "$work/vm-$s/guest.log"
-	grep -E 'cache_' "$work/vm-$s/guest.log" | sed 's/^/  /' || true
+die() { echo "bench-device: $*" >&2; exit 1; }
+for t in qemu-img qemu-nbd fio mke2fs openssl python3 qemu-system-x86_64; do
+	command -v "$t" >/dev/null || die "$t is missing (scripts/install-deps)"
 done
+make -s -C tools/spfctl
+[ -x "$spfctl" ] || die "$spfctl is missing"
+
+maxdepth=0
+for d in $depths; do [ "$d" -gt "$maxdepth" ] && maxdepth=$d; done
+key=$(cat "$here/mkimages.sh" "$here/mkbench.py" tests/tools/spfpatch.py |
+	{ sha256sum; echo "$src_mb $sweep_mb $big_size $big_mb $sweep_pct $depths"; } |
+	sha256sum | cut -c1-12)
+data=$top/build/bench/data-$key
+mkdir -p "$top/build/bench"
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+if [ ! -f "$data/.done" ]; then
+	"$here/mkimages.sh" "$data" "$src_mb" "$sweep_mb" "$big_size" "$big_mb" "$maxdepth" "$sweep_pct" "$depths"
+else
+	echo "bench: reusing the images in $data"
+fi
+# The depths the guest runs must be in the cached sums.
+for d in $depths; do
+	grep -q "^SUM $d " "$data/chain/sums" || { rm -f "$data/.done"; die "depth $d is not in $data/chain/sums; run again to rebuild"; }
+done
+
+# The images reach the guest as one read-only virtio-blk disk: pack.img
+# holds each file (and a tar of the chain) at a 1 MiB-aligned offset,
+# pack.idx lists "NAME OFFSET LENGTH".  The guest copies each one onto its
+# tmpfs with dd when it needs it: the 9p share is far too slow for
+# gigabytes under TCG.
+if [ ! -f "$data/pack.idx" ]; then
+	echo "bench: packing the images for the guest"
+	python3 - "$data" <<'EOF'
+import glob, os, sys, tarfile
+d = sys.argv[1]
+names = ["source.raw"] + sorted(os.path.basename(p) for p in
+                                glob.glob(d + "/*.spf") + glob.glob(d + "/*.qcow2"))
+idx = []
+with open(d + "/pack.img.tmp", "wb") as out:
+    def align():
+        out.seek((out.tell() + (1 << 20) - 1) & ~((1 << 20) - 1))
+    for n in names:
+        align()
+        off = out.tell()
+        with open(os.path.join(d, n), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            left = size
+            while left:
+                left -= os.copy_file_range(f.fileno(), out.fileno(), left)
+        out.seek(off + size)
+        idx.append((n, off, size))
+    align()
+    off = out.tell()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for p in sorted(glob.glob(d + "/chain/*.sp?")):
+            t.add(p, arcname=os.path.basename(p))
+    out.seek(0, 2)
+    idx.append(("chain.tar", off, out.tell() - off))
+    align()
+    out.truncate(out.tell() + (1 << 20))
+with open(d + "/pack.idx.tmp", "w") as f:
+    for n, o, l in idx:
+        f.write("%s %d %d\n" % (n, o, l))
+os.rename(d + "/pack.img.tmp", d + "/pack.img")
+os.rename(d + "/pack.idx.tmp", d + "/pack.idx")
+EOF
+fi
+# shellcheck disable=SC2054 # the commas are qemu's
+if grep -qw constant_tsc /proc/cpuinfo; then
+	vmdisk=(--machine microvm --qemu -device --qemu virtio-blk-device,drive=spfbench)
+else
+	vmdisk=(--machine q35 --qemu -device --qemu virtio-blk-pci,drive=spfbench)
+fi
+vmdisk+=(--qemu -drive --qemu "file=$data/pack.img,if=none,id=spfbench,format=raw,readonly=on")
+
+# build_module KVER: build spfblk.ko from the current tree with
+# scripts/build-module and copy it to build/bench/ (other builds may
+# rewrite build/kmod/ while the guest runs; a build racing with another
+# one is retried).  Prints the copy's path.
+build_module() {
+	local _ ko
+	for _ in 1 2 3; do
+		if scripts/build-module "$1" >"$top/build/bench/build-module.out" 2>"$top/build/bench/build-module.err" &&
+			ko=$(tail -n 1 "$top/build/bench/build-module.out") && [ -f "$ko" ] && modinfo -F vermagic "$ko" 2>/dev/null | grep -q "^$1 "; then
+			cp "$ko" "$top/build/bench/spfblk-$1.ko"
+			echo "$top/build/bench/spfblk-$1.ko"
+			return 0
+		fi
+		sleep 5
+	done
+	echo "bench-device: cannot build spfblk.ko for $1: $(tail -n 3 "$top/build/bench/build-module.err")" >&2
+	return 1
+}
+
+# run_guest SCRATCH PHASES MEM: one guest running guest-bench.sh.
+run_guest() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	tests/vm/run-vm -q --kver "$kver" --smp 2 --mem "$3" --timeout 5400 "${vmdisk[@]}" \
+		--scratch "$1" -- "$here/guest-bench.sh" "$ko" "$data" "$runtime" "$depths" "$2" || {
+		echo "bench: the guest ($2) failed on $kver; the end of its log:" >&2
+		tail -n 30 "$1/guest.log" >&2
+		return 1
+	}
+}
+
+status=0
+for s in $kernels; do
+	kver=$(tests/vm/kernels --kver "$s") || die "no kernel for '$s'"
+	ko=$(build_module "$kver") || { status=1; continue; }
+	scratch=$top/build/bench/run-$kver${BENCH_TAG:+-$BENCH_TAG}
+	results=$top/build/bench/results-$kver${BENCH_TAG:+-$BENCH_TAG}
+	rm -rf "$scratch"
+	mkdir -p "$scratch"
+	load=$(cut -d' ' -f1-3 /proc/loadavg)
+	t=$(now)
+	if [ "${BENCH_PARALLEL:-0}" = 1 ]; then
+		# The systems in one guest, the sweep and the big disk in a
+		# second one at the same time (halves the wall time; the two
+		# share the host's CPUs).
+		echo "bench: Linux $kver, two guests (systems: 3072 MiB; sweep, big: ${mem} MiB), ${runtime} s per fio run, load average $load"
+		run_guest "$scratch/a" systems 3072 &
+		pa=$!
+		run_guest "$scratch/b" "sweep big" "$mem" || status=1
+		wait "$pa" || status=1
+		dirs=$scratch/a:$scratch/b
+		gmem="3072 + $mem"
+	else
+		echo "bench: Linux $kver, guest ${mem} MiB, ${runtime} s per fio run, load average $load"
+		run_guest "$scratch" "$phases" "$mem" || status=1
+		dirs=$scratch
+		gmem=$mem
+	fi
+	{
+		echo "kver $kver"
+		echo "runtime $runtime"
+		echo "quick $quick"
+		echo "guest_mem_mb $gmem"
+		echo "parallel_guests ${BENCH_PARALLEL:-0}"
+		echo "load_before $load"
+		echo "load_after $(cut -d' ' -f1-3 /proc/loadavg)"
+		echo "host_cpus $(nproc)"
+		echo "host_cpu $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+		echo "wall_seconds $(since "$t")"
+		echo "date $(date -u +%Y-%m-%dT%H:%MZ)"
+		echo "qemu $(qemu-img --version | head -n 1 | awk '{ print $3 }')"
+		echo "fio $(fio --version)"
+		echo "ko_srcversion $(sha256sum "$ko" | cut -c1-12)"
+		echo "tree $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo ?)$(git -C "$top" diff --quiet -- drivers 2>/dev/null || echo +changes)"
+	} >"$scratch/host.txt"
+	# A failed guest still leaves what it measured: report it.
+	python3 "$here/report.py" "$scratch/host.txt" "$dirs" "$data" "$results" || status=1
+	cat "$results.md"
+done
+exit $status

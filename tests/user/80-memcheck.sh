@@ -54,6 +54,10 @@ elif command -v valgrind >/dev/null; then
 	vg "verify encrypted chain" 0 verify "${K[@]}" "$T/ve/b.spi"
 	vg "export chain to stdout" 0 export "$T/v/c.spi" -
 	vg "export encrypted chain" 0 export "${K[@]}" "$T/ve/b.spi" "$T/ve/b.out"
+	mkdir "$T/vm"
+	vg "merge plain run, recompressed" 0 merge --compress zstd "$T/v/b.spi" "$T/v/c.spi" "$T/vm/bc.spi"
+	vg "merge encrypted chain from the full" 0 merge "${K[@]}" "$T/ve/a.spf" "$T/ve/b.spi" "$T/vm/ab.spf"
+	vg "merge: FROM after TO" 1 merge "$T/v/c.spi" "$T/v/b.spi" "$T/vm/x.spi"
 	# failure paths
 	cp "$T/v/c.spi" "$T/v/c.keep"
 	spfpatch "$T/v/c.spi" flip --raw "c[$(spfpatch "$T/v/c.spi" get 'b[0].e[1].chunk')]+2"
@@ -74,7 +78,7 @@ fi
 ASAN_BIN=$ROOT/tools/spfctl/spfctl-asan
 make -s -C "$ROOT/tools/spfctl" asan >"$T/asan-build.log" 2>&1 ||
 	{ fail "ASan build" "$(tail -n 3 "$T/asan-build.log" | tr '\n' ' ')"; finish; }
-scripts=${SPF_MEMCHECK_SCRIPTS:-"10-cli 20-roundtrip 30-chain 40-info 50-verify 60-badinput 70-create-safety"}
+scripts=${SPF_MEMCHECK_SCRIPTS:-"10-cli 20-roundtrip 30-chain 40-info 50-verify 55-merge 60-badinput 70-create-safety"}
 jobs=${SPF_MEMCHECK_JOBS:-2}
 
 # asan_run NAME: re-run tests/user/NAME.sh with the ASan binary; results in

@@ -18,9 +18,12 @@ int cmd_create(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
 
 /* parse_opts() result: --help was printed, exit 0. */
 #define CMD_HELP_SHOWN	(-2)
@@ -60,5 +63,16 @@ int take_args(const struct cmd_desc *d, int argc, char **argv, int need,
 /* Shared option values. */
 int parse_threads(const struct cmd_desc *d, const char *arg,
 		  unsigned int *out);
+
+/*
+ * cmd_device.c, shared with cmd_mount.c.  attach_chain() attaches the chain
+ * ending at @image (SPF_ATTACH_F_* @flags), waits for /dev/spfN, its
+ * partitions and udev, and stores N in *@index; errors are printed.
+ */
+int open_control(void);
+bool sysfs_u64(unsigned int idx, const char *name, u64 *v);
+int attach_chain(const char *image, struct chain_args *ca,
+		 const char *key_file, u32 flags, u64 cache, unsigned int *index);
+int detach_one(int ctl, unsigned int idx, bool lazy);
 
 #endif /* SPF_CMD_H */

@@ -13,11 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <libsmartcols.h>
 #include <openssl/crypto.h>
 
+#include <linux/keyctl.h>
 #include <linux/spfblk.h>
 
 #include "cmd.h"
@@ -35,7 +39,7 @@ static const char *sys_block(void)
 
 /* ---- shared ---- */
 
-static int open_control(void)
+int open_control(void)
 {
 	int fd = open(CONTROL_PATH, O_RDWR | O_CLOEXEC);
 
@@ -70,7 +74,7 @@ static char *sysfs_read(unsigned int idx, const char *name)
 	return buf;
 }
 
-static bool sysfs_u64(unsigned int idx, const char *name, u64 *v)
+bool sysfs_u64(unsigned int idx, const char *name, u64 *v)
 {
 	char *s = sysfs_read(idx, name), *end;
 	bool ok = false;
@@ -144,6 +148,9 @@ static void attach_help(void)
 	       "Options:\n"
 	       "  -k, --key-file FILE  passphrase of an encrypted chain (- for stdin);\n"
 	       "                       otherwise it is asked for on the terminal\n"
+	       "      --key-via HOW    how the data keys reach the driver: keyring\n"
+	       "                       (logon keys in the kernel keyring; the default\n"
+	       "                       when the driver can) or ioctl (in the attach call)\n"
 	       "      --chain FILE...  the chain's images (any order) instead of finding\n"
 	       "                       them in IMAGE's directory; repeat the option or\n"
 	       "                       list files before IMAGE\n"
@@ -210,44 +217,39 @@ static int wait_nodes(unsigned int idx)
 	return 0;
 }
 
+/*
+ * When udevd runs (it has its control socket), let it finish the device's
+ * events, so that its symlinks (/dev/disk/by-id/spf-*, see
+ * contrib/udev/60-spfblk.rules) exist when attach returns.  Without udevd
+ * the /dev nodes, which devtmpfs makes, are all there is to wait for.
+ */
+static void wait_udev(void)
+{
+	char *argv[] = { "udevadm", "settle", "--timeout=10", NULL };
+	posix_spawn_file_actions_t fa;
+	int status, ret;
+	pid_t pid;
+
+	if (access("/run/udev/control", F_OK))
+		return;
+	/* Its messages are not spfctl's: stdout carries the device name. */
+	if (posix_spawn_file_actions_init(&fa))
+		return;
+	ret = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) ||
+	      posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0) ||
+	      posix_spawnp(&pid, "udevadm", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (ret)
+		return;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
 static void detach_index(int ctl, unsigned int idx)
 {
 	struct spf_detach d = { .index = idx };
 
 	ioctl(ctl, SPF_IOC_DETACH, &d);
-}
-
-static int do_attach(int ctl, struct spf_chain *c, u32 flags, u64 cache,
-		     unsigned int *index)
-{
-	__s32 *fds = xzalloc(c->n * sizeof(*fds));
-	struct spf_layer_key *keys = NULL;
-	struct spf_attach a;
-	unsigned int i;
-	int ret;
-
-	if (c->any_encrypted)
-		keys = xzalloc(c->n * sizeof(*keys));
-	for (i = 0; i < c->n; i++) {
-		fds[i] = c->layer[i]->fd;
-		if (keys && c->layer[i]->unlocked)
-			memcpy(keys[i].key, c->layer[i]->keys.data,
-			       SPF_KEY_SIZE);
-	}
-	memset(&a, 0, sizeof(a));
-	a.fds = (__u64)(uintptr_t)fds;
-	a.keys = (__u64)(uintptr_t)keys;
-	a.nr_layers = c->n;
-	a.flags = flags;
-	a.cache_bytes = cache;
-	ret = ioctl(ctl, SPF_IOC_ATTACH, &a) ? -errno : 0;
-	if (keys) {
-		OPENSSL_cleanse(keys, c->n * sizeof(*keys));
-		free(keys);
-	}
-	free(fds);
-	*index = a.index;
-	return ret;
 }
 
 static void attach_error(const char *image, int err)
@@ -261,8 +263,136 @@ static void attach_error(const char *image, int err)
 		err_sys(image, -err, "attach failed (the kernel log says why)");
 }
 
-static int attach(const char *image, struct chain_args *ca,
-		  const char *key_file, u32 flags, u64 cache)
+/*
+ * How the data keys reach the driver: cmd_attach's --key-via; mount (and
+ * any other caller of attach_chain()) gets the default.
+ */
+enum key_via { KEY_VIA_AUTO, KEY_VIA_IOCTL, KEY_VIA_KEYRING };
+static enum key_via attach_key_via = KEY_VIA_AUTO;
+
+static u64 driver_features(int ctl)
+{
+	struct spf_features f;
+
+	memset(&f, 0, sizeof(f));
+	return ioctl(ctl, SPF_IOC_GET_FEATURES, &f) ? 0 : f.features;
+}
+
+/*
+ * The keyring way: each unlocked layer's data key becomes a "logon" key
+ * (whose payload user space cannot read back) in this process's keyring,
+ * named "spfblk:UUID:RANDOM"; the attach call carries only the names.
+ * The keys are revoked and unlinked as soon as the call returns, and the
+ * process keyring dies with the process in any case.
+ */
+static int keyring_add(struct spf_chain *c, struct spf_layer_keydesc *d,
+		       long *ids)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++) {
+		struct spf_layer *l = c->layer[i];
+		char uuid[37];
+		u8 rnd[8];
+		long id;
+
+		if (!l->unlocked)
+			continue;
+		if (random_bytes(rnd, sizeof(rnd))) {
+			err_msg(l->path, "cannot name its key: no random bytes");
+			return -1;
+		}
+		uuid_format(l->img.uuid, uuid);
+		snprintf(d[i].desc, sizeof(d[i].desc),
+			 "spfblk:%s:%02x%02x%02x%02x%02x%02x%02x%02x", uuid,
+			 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+			 rnd[6], rnd[7]);
+		id = syscall(SYS_add_key, "logon", d[i].desc, l->keys.data,
+			     (size_t)SPF_KEY_SIZE, KEY_SPEC_PROCESS_KEYRING);
+		if (id < 0) {
+			err_sys(l->path, errno,
+				"cannot add its key to the kernel keyring");
+			return -1;
+		}
+		ids[i] = id;
+	}
+	return 0;
+}
+
+static void keyring_remove(unsigned int n, const long *ids)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (!ids[i])
+			continue;
+		syscall(SYS_keyctl, KEYCTL_REVOKE, ids[i]);
+		syscall(SYS_keyctl, KEYCTL_UNLINK, ids[i],
+			KEY_SPEC_PROCESS_KEYRING);
+	}
+}
+
+/* 0, -errno of the attach call, or 1 when the error is already printed. */
+static int do_attach(int ctl, struct spf_chain *c, u32 flags, u64 cache,
+		     unsigned int *index)
+{
+	bool can_keyring = driver_features(ctl) & SPF_FEAT_KEYRING;
+	struct spf_layer_keydesc *descs = NULL;
+	struct spf_layer_key *keys = NULL;
+	enum key_via via = attach_key_via;
+	struct spf_attach a;
+	long *ids = NULL;
+	unsigned int i;
+	__s32 *fds;
+	int ret;
+
+	if (via == KEY_VIA_AUTO)
+		via = can_keyring ? KEY_VIA_KEYRING : KEY_VIA_IOCTL;
+	if (c->any_encrypted && via == KEY_VIA_KEYRING && !can_keyring) {
+		err_msg(CONTROL_PATH,
+			"the driver cannot take keys from the keyring (spfblk too old?); use --key-via ioctl");
+		return 1;
+	}
+	memset(&a, 0, sizeof(a));
+	if (c->any_encrypted && via == KEY_VIA_KEYRING) {
+		descs = xzalloc(c->n * sizeof(*descs));
+		ids = xzalloc(c->n * sizeof(*ids));
+		a.keys = (__u64)(uintptr_t)descs;
+		flags |= SPF_ATTACH_F_KEYRING;
+	} else if (c->any_encrypted) {
+		keys = xzalloc(c->n * sizeof(*keys));
+		for (i = 0; i < c->n; i++)
+			if (c->layer[i]->unlocked)
+				memcpy(keys[i].key, c->layer[i]->keys.data,
+				       SPF_KEY_SIZE);
+		a.keys = (__u64)(uintptr_t)keys;
+	}
+	fds = xzalloc(c->n * sizeof(*fds));
+	for (i = 0; i < c->n; i++)
+		fds[i] = c->layer[i]->fd;
+	a.fds = (__u64)(uintptr_t)fds;
+	a.nr_layers = c->n;
+	a.flags = flags;
+	a.cache_bytes = cache;
+	if (descs && keyring_add(c, descs, ids))
+		ret = 1;
+	else
+		ret = ioctl(ctl, SPF_IOC_ATTACH, &a) ? -errno : 0;
+	if (ids)
+		keyring_remove(c->n, ids);
+	if (keys) {
+		OPENSSL_cleanse(keys, c->n * sizeof(*keys));
+		free(keys);
+	}
+	free(descs);
+	free(ids);
+	free(fds);
+	*index = a.index;
+	return ret;
+}
+
+int attach_chain(const char *image, struct chain_args *ca,
+		 const char *key_file, u32 flags, u64 cache, unsigned int *index)
 {
 	struct spf_chain *c = NULL;
 	unsigned int idx;
@@ -281,7 +411,8 @@ static int attach(const char *image, struct chain_args *ca,
 	}
 	ret = do_attach(ctl, c, flags, cache, &idx);
 	if (ret) {
-		attach_error(image, ret);
+		if (ret < 0)
+			attach_error(image, ret);
 		ret = EXIT_FAIL;
 		goto out;
 	}
@@ -292,11 +423,23 @@ static int attach(const char *image, struct chain_args *ca,
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	printf("/dev/spf%u\n", idx);
+	wait_udev();
+	*index = idx;
 	ret = EXIT_OK;
 out:
 	chain_close(c);		/* wipes the unwrapped keys */
 	close(ctl);
+	return ret;
+}
+
+static int attach(const char *image, struct chain_args *ca,
+		  const char *key_file, u32 flags, u64 cache)
+{
+	unsigned int idx;
+	int ret = attach_chain(image, ca, key_file, flags, cache, &idx);
+
+	if (!ret)
+		printf("/dev/spf%u\n", idx);
 	return ret;
 }
 
@@ -308,6 +451,7 @@ int cmd_attach(int argc, char **argv)
 		{ "no-partscan", no_argument,       NULL, 'P' },
 		{ "lazy",	 no_argument,       NULL, 'L' },
 		{ "cache",	 required_argument, NULL, 'c' },
+		{ "key-via",	 required_argument, NULL, 'V' },
 		{ "help",	 no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -328,6 +472,17 @@ int cmd_attach(int argc, char **argv)
 		case 'c':
 			if (parse_size(optarg, &cache)) {
 				usage_error(&attach_desc, "invalid cache size '%s'",
+					    optarg);
+				goto out;
+			}
+			break;
+		case 'V':
+			if (!strcmp(optarg, "keyring")) {
+				attach_key_via = KEY_VIA_KEYRING;
+			} else if (!strcmp(optarg, "ioctl")) {
+				attach_key_via = KEY_VIA_IOCTL;
+			} else {
+				usage_error(&attach_desc, "invalid --key-via '%s' (keyring or ioctl)",
 					    optarg);
 				goto out;
 			}
@@ -366,7 +521,7 @@ static void detach_help(void)
 	       detach_desc.usage);
 }
 
-static int detach_one(int ctl, unsigned int idx, bool lazy)
+int detach_one(int ctl, unsigned int idx, bool lazy)
 {
 	struct spf_detach d = { .index = idx };
 	char dev[32];

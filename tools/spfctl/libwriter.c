@@ -432,6 +432,8 @@ static int write_tail(struct spf_writer *w, u64 nr_chunks)
 	t->nr_stored = cpu_to_le64(w->nr_stored);
 	t->stored_bytes = cpu_to_le64(w->stored_bytes);
 	t->seal_time = cpu_to_le64((u64)time(NULL));
+	memcpy(t->link_uuid, w->link_uuid, sizeof(t->link_uuid));
+	memcpy(t->link_seal, w->link_seal, sizeof(t->link_seal));
 	spf_compute_seal(&w->hdr, t, t->seal);
 	t->crc = cpu_to_le32(spf_trailer_crc(t));
 	if (out_write(&w->out, t, sizeof(*t)))

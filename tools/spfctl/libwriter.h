@@ -59,6 +59,9 @@ struct spf_writer {
 	u64 last_chunk;
 	u64 nr_entries, nr_stored, stored_bytes;
 	bool failed;
+	/* A consolidated image's link identity (zero otherwise). */
+	u8 link_uuid[16];
+	u8 link_seal[SPF_SEAL_LEN];
 };
 
 /*

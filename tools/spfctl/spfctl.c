@@ -10,6 +10,8 @@
 
 #include "cmd.h"
 
+#define VERSION_LINE	"spfctl " SPFCTL_VERSION " (SPF format version 1)"
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -19,9 +21,12 @@ static const struct {
 	{ "info",   cmd_info,   "show what an image is" },
 	{ "verify", cmd_verify, "check every checksum of a chain of images" },
 	{ "export", cmd_export, "write a chain's virtual disk as raw bytes" },
+	{ "merge",  cmd_merge,  "consolidate a run of a chain into one image" },
 	{ "attach", cmd_attach, "map a chain onto a read-only /dev/spfN" },
 	{ "detach", cmd_detach, "remove /dev/spfN devices" },
 	{ "list",   cmd_list,   "list attached devices" },
+	{ "mount",  cmd_mount,  "attach a chain and mount a file system of it" },
+	{ "umount", cmd_umount, "unmount it and detach its device" },
 };
 
 static void main_help(void)
@@ -36,8 +41,12 @@ static void main_help(void)
 	       "devices.\n\nCommands:\n");
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
-	printf("\nRun 'spfctl COMMAND --help' for a command's options.\n"
-	       "Exit status: 0 success, 1 failure (or damage found), 2 usage error.\n");
+	printf("\nOptions:\n"
+	       "  -h, --help     show this help\n"
+	       "  -V, --version  show the version\n"
+	       "\nRun 'spfctl COMMAND --help' for a command's options.\n"
+	       "Exit status: 0 success, 1 failure (or damage found), 2 usage error.\n"
+	       "This is " VERSION_LINE ".\n");
 }
 
 int usage_error(const struct cmd_desc *d, const char *fmt, ...)
@@ -138,7 +147,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
-		printf("spfctl %s (SPF format version 1)\n", SPFCTL_VERSION);
+		printf(VERSION_LINE "\n");
 		return EXIT_OK;
 	}
 	if (!strcmp(cmd, "help")) {

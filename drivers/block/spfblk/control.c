@@ -5,22 +5,29 @@
  * Every input is checked here before anything else sees it: the command,
  * CAP_SYS_ADMIN, flags, reserved fields and counts.  docs/ioctl-ABI.md
  * describes each command.
+ *
+ * Data keys come in the attach call or, with SPF_ATTACH_F_KEYRING, from
+ * logon keys in the caller's keyrings; either way this file's copy is
+ * wiped before the call returns, and the keyed transforms hold the rest.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/key.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/spfblk.h>
+#include <keys/user-type.h>
 
 #include "spfblk.h"
 
 static_assert(sizeof(struct spf_layer_key) == 32);
+static_assert(sizeof(struct spf_layer_keydesc) == SPF_KEYDESC_SIZE);
 static_assert(sizeof(struct spf_attach) == 72);
 static_assert(sizeof(struct spf_detach) == 32);
 static_assert(sizeof(struct spf_info) == 112);
@@ -54,6 +61,128 @@ static int spf_get_files(const s32 *fds, struct file **files, u32 n)
 	return 0;
 }
 
+/* The keys of a direct attach: a copy of the caller's array. */
+static int spf_keys_copy(const struct spf_attach *a, struct spf_layer_key *keys)
+{
+	if (copy_from_user(keys, u64_to_user_ptr(a->keys),
+			   a->nr_layers * sizeof(*keys)))
+		return -EFAULT;
+	return 0;
+}
+
+#if IS_ENABLED(CONFIG_KEYS)
+#define SPF_ATTACH_F_OK		SPF_ATTACH_F_ALL
+#define SPF_FEAT_KEYS		SPF_FEAT_KEYRING
+
+static const char *spf_key_strerror(int err)
+{
+	switch (err) {
+	case -ENOKEY:
+		return "no such logon key";
+	case -EKEYREVOKED:
+		return "key revoked";
+	case -EKEYEXPIRED:
+		return "key expired";
+	case -EACCES:
+		return "key not searchable";
+	default:
+		return "look-up failed";
+	}
+}
+
+/*
+ * Copy the payload of the logon key @desc, layer @i's data key, into @out.
+ * The payload is read under the key's semaphore, which keeps an update or
+ * a revocation from freeing it meanwhile; request_key() searches the
+ * calling process's keyrings (thread, process, session) and never calls
+ * out to user space without callout data.
+ */
+static int spf_key_lookup(u32 i, struct file *file, const char *desc,
+			  u8 *out)
+{
+	const struct user_key_payload *payload;
+	unsigned int len = 0;
+	struct key *key;
+	int ret = 0;
+
+	key = request_key(&key_type_logon, desc, NULL);
+	if (IS_ERR(key)) {
+		ret = PTR_ERR(key);
+		pr_err("attach: layer %u (%pD): key \"%s\": %s (%d)\n", i,
+		       file, desc, spf_key_strerror(ret), ret);
+		return ret;
+	}
+	down_read(&key->sem);
+	payload = user_key_payload_locked(key);
+	if (!payload)
+		ret = -EKEYREVOKED;
+	else if (payload->datalen != SPF_KEY_SIZE)
+		len = payload->datalen;
+	else
+		memcpy(out, payload->data, SPF_KEY_SIZE);
+	up_read(&key->sem);
+	key_put(key);
+	if (ret) {
+		pr_err("attach: layer %u (%pD): key \"%s\": %s (%d)\n", i,
+		       file, desc, spf_key_strerror(ret), ret);
+	} else if (len) {
+		pr_err("attach: layer %u (%pD): key \"%s\" has %u bytes, not %d\n",
+		       i, file, desc, len, SPF_KEY_SIZE);
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+/*
+ * The keys of a keyring attach: each layer's logon key, named by the
+ * caller's spf_layer_keydesc array.  An empty description leaves the
+ * layer's key zero (a plain layer).
+ */
+static int spf_keys_lookup(const struct spf_attach *a, struct file **files,
+			   struct spf_layer_key *keys)
+{
+	struct spf_layer_keydesc *d;
+	size_t len;
+	u32 i;
+	int ret = 0;
+
+	d = kvmalloc_array(a->nr_layers, sizeof(*d), GFP_KERNEL);
+	if (!d)
+		return -ENOMEM;
+	if (copy_from_user(d, u64_to_user_ptr(a->keys),
+			   a->nr_layers * sizeof(*d))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	for (i = 0; i < a->nr_layers; i++) {
+		len = strnlen(d[i].desc, SPF_KEYDESC_SIZE);
+		if (len == SPF_KEYDESC_SIZE ||
+		    !spf_is_zero(d[i].desc + len, SPF_KEYDESC_SIZE - len)) {
+			pr_err("attach: layer %u: key description not NUL-terminated and zero-padded\n",
+			       i);
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	for (i = 0; i < a->nr_layers && !ret; i++)
+		if (d[i].desc[0])
+			ret = spf_key_lookup(i, files[i], d[i].desc,
+					     keys[i].key);
+out:
+	kvfree(d);
+	return ret;
+}
+#else
+#define SPF_ATTACH_F_OK		(SPF_ATTACH_F_ALL & ~SPF_ATTACH_F_KEYRING)
+#define SPF_FEAT_KEYS		0
+
+static int spf_keys_lookup(const struct spf_attach *a, struct file **files,
+			   struct spf_layer_key *keys)
+{
+	return -EOPNOTSUPP;
+}
+#endif
+
 static int spf_ioctl_attach(struct spf_attach __user *uarg)
 {
 	struct spf_layer_key *keys = NULL;
@@ -66,10 +195,12 @@ static int spf_ioctl_attach(struct spf_attach __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	if (a.flags & ~SPF_ATTACH_F_ALL || a.reserved0 ||
+	if (a.flags & ~SPF_ATTACH_F_OK || a.reserved0 ||
 	    !spf_is_zero(a.reserved, sizeof(a.reserved)))
 		return -EINVAL;
 	if (!a.nr_layers || a.nr_layers > SPF_MAX_LAYERS || !a.fds)
+		return -EINVAL;
+	if (a.flags & SPF_ATTACH_F_KEYRING && !a.keys)
 		return -EINVAL;
 
 	fds = kvmalloc_array(a.nr_layers, sizeof(*fds), GFP_KERNEL);
@@ -83,32 +214,31 @@ static int spf_ioctl_attach(struct spf_attach __user *uarg)
 		ret = -EFAULT;
 		goto out_free;
 	}
-	if (a.keys) {
-		keys_len = a.nr_layers * sizeof(*keys);
-		keys = kvmalloc(keys_len, GFP_KERNEL);
-		if (!keys) {
-			ret = -ENOMEM;
-			goto out_free;
-		}
-		if (copy_from_user(keys, u64_to_user_ptr(a.keys), keys_len)) {
-			ret = -EFAULT;
-			goto out_keys;
-		}
-	}
-
 	ret = spf_get_files(fds, files, a.nr_layers);
 	if (ret)
-		goto out_keys;
-	ret = spf_dev_attach(&a, files, keys, &index);
-	spf_put_files(files, a.nr_layers);
-	if (ret)
-		goto out_keys;
+		goto out_free;
+	if (a.keys) {
+		keys_len = a.nr_layers * sizeof(*keys);
+		keys = kvzalloc(keys_len, GFP_KERNEL);
+		if (!keys) {
+			ret = -ENOMEM;
+			goto out_files;
+		}
+		if (a.flags & SPF_ATTACH_F_KEYRING)
+			ret = spf_keys_lookup(&a, files, keys);
+		else
+			ret = spf_keys_copy(&a, keys);
+		if (ret)
+			goto out_files;
+	}
 
-	if (put_user(index, &uarg->index)) {
+	ret = spf_dev_attach(&a, files, keys, &index);
+	if (!ret && put_user(index, &uarg->index)) {
 		/* The device exists; user space can still find it in sysfs. */
 		ret = -EFAULT;
 	}
-out_keys:
+out_files:
+	spf_put_files(files, a.nr_layers);
 	if (keys) {
 		memzero_explicit(keys, keys_len);
 		kvfree(keys);
@@ -159,8 +289,9 @@ static int spf_ioctl_get_features(struct spf_features __user *uarg)
 	struct spf_features f = {
 		.features	= SPF_FEAT_DEFLATE | SPF_FEAT_ZSTD |
 				  SPF_FEAT_LZ4 | SPF_FEAT_AES_GCM |
-				  SPF_FEAT_AUTOCLEAR | SPF_FEAT_SHRINKER,
-		.attach_flags	= SPF_ATTACH_F_ALL,
+				  SPF_FEAT_AUTOCLEAR | SPF_FEAT_SHRINKER |
+				  SPF_FEAT_KEYS,
+		.attach_flags	= SPF_ATTACH_F_OK,
 		.incompat	= SPF_INCOMPAT_SUPPORTED,
 		.max_layers	= SPF_MAX_LAYERS,
 		.max_devices	= spf_config.max_devices,

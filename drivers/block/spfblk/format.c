@@ -216,11 +216,13 @@ static int spf_check_header_fields(const struct spf_header *h,
 		return spf_fail(msg, -EUCLEAN, "chain depth %u exceeds %u",
 				img->depth, SPF_MAX_DEPTH);
 	if (img->depth == 0) {
-		if (img->parent_disk_size || img->consolidated ||
+		if (img->parent_disk_size ||
 		    !spf_is_zero(h->parent_uuid, sizeof(h->parent_uuid)))
 			return spf_fail(msg, -EUCLEAN,
 					"full image with a parent link");
-		if (memcmp(h->chain_uuid, h->uuid, sizeof(h->uuid)))
+		/* A consolidated full image keeps the chain's uuid. */
+		if (!img->consolidated &&
+		    memcmp(h->chain_uuid, h->uuid, sizeof(h->uuid)))
 			return spf_fail(msg, -EUCLEAN,
 					"full image whose chain uuid is not its own");
 	} else if (!img->parent_disk_size ||
@@ -433,8 +435,13 @@ int spf_check_link(const struct spf_image *child,
 				"parent disk size %llu, expected %llu",
 				(unsigned long long)parent->disk_size,
 				(unsigned long long)child->parent_disk_size);
+	/*
+	 * A consolidated child skips the depths it replaces; a consolidated
+	 * full image (depth 0) stands in for images up to some depth.
+	 */
 	if (child->depth <= parent->depth ||
-	    (!child->consolidated && child->depth != parent->depth + 1))
+	    (!child->consolidated && child->depth != parent->depth + 1 &&
+	     !(parent->consolidated && !parent->depth)))
 		return spf_fail(msg, -ENOLINK,
 				"depth %u does not follow the parent's depth %u",
 				child->depth, parent->depth);

@@ -163,10 +163,12 @@ struct spf_header {
  * An incremental names its parent by its link identity.  An ordinary
  * image's link identity is its own (uuid, seal), and its link_uuid and
  * link_seal fields are zero.  A consolidated image
- * (SPF_INCOMPAT_CONSOLIDATED) replaces a run of incrementals; it has its
- * own uuid and seal, and its link_uuid/link_seal are those of the last
- * image it replaces, so incrementals above that image still link to it.
- * Its parent link (header) is that of the first image it replaces.
+ * (SPF_INCOMPAT_CONSOLIDATED) replaces a run of images; it has its own
+ * uuid and seal, and its link_uuid/link_seal are those of the last image
+ * it replaces, so incrementals above that image still link to it.  Its
+ * parent link (header) is that of the first image it replaces.  One that
+ * replaces a run starting at the full image is a consolidated full image:
+ * depth 0, no parent link, and the chain's chain_uuid, not its own uuid.
  */
 struct spf_trailer {
 	__u8   magic[SPF_MAGIC_LEN];	/* SPF_TRAILER_MAGIC */

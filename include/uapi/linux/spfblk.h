@@ -20,8 +20,10 @@
 /* Attach flags (spf_attach.flags). */
 #define SPF_ATTACH_F_NO_PARTSCAN	_BITUL(0)	/* no /dev/spfNpM */
 #define SPF_ATTACH_F_AUTOCLEAR		_BITUL(1)	/* detach on last close */
+#define SPF_ATTACH_F_KEYRING		_BITUL(2)	/* @keys: key descriptions */
 #define SPF_ATTACH_F_ALL		(SPF_ATTACH_F_NO_PARTSCAN | \
-					 SPF_ATTACH_F_AUTOCLEAR)
+					 SPF_ATTACH_F_AUTOCLEAR | \
+					 SPF_ATTACH_F_KEYRING)
 
 /* Detach flags (spf_detach.flags). */
 #define SPF_DETACH_F_LAZY		_BITUL(0)	/* detach on last close */
@@ -39,6 +41,7 @@
 #define SPF_FEAT_AES_GCM		_BITULL(3)
 #define SPF_FEAT_AUTOCLEAR		_BITULL(4)
 #define SPF_FEAT_SHRINKER		_BITULL(5)
+#define SPF_FEAT_KEYRING		_BITULL(6)	/* SPF_ATTACH_F_KEYRING */
 
 #define SPF_KEY_SIZE			32	/* AES-256 data key */
 
@@ -47,12 +50,27 @@ struct spf_layer_key {
 	__u8 key[SPF_KEY_SIZE];
 };
 
+#define SPF_KEYDESC_SIZE		128	/* with the terminating NUL */
+
+/*
+ * With SPF_ATTACH_F_KEYRING, one layer's key as the description of a
+ * "logon" key (type logon, so "prefix:rest") in the caller's keyrings,
+ * whose payload is the 32-byte data key.  NUL-terminated, the bytes after
+ * the NUL zero; all zero for a plain layer.
+ */
+struct spf_layer_keydesc {
+	char desc[SPF_KEYDESC_SIZE];
+};
+
 /*
  * SPF_IOC_ATTACH: map a chain onto a new /dev/spfN.
  * @fds:	user pointer to __s32[nr_layers], the full image first, each
  *		open for reading; the kernel takes its own references.
  * @keys:	user pointer to struct spf_layer_key[nr_layers], or 0 when no
  *		layer is encrypted.  The kernel wipes its copy on detach.
+ *		With SPF_ATTACH_F_KEYRING: user pointer to struct
+ *		spf_layer_keydesc[nr_layers] (not 0); the kernel looks each
+ *		key up with request_key() and wipes its copy of the payload.
  * @nr_layers:	1 .. SPF_MAX_DEPTH + 1.
  * @flags:	SPF_ATTACH_F_*.
  * @cache_bytes: extent cache budget in bytes; 0 for the module default.

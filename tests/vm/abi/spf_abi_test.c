@@ -201,7 +201,8 @@ TEST_F(ctl, features)
 {
 	struct spf_features f;
 	const __u64 want = SPF_FEAT_DEFLATE | SPF_FEAT_ZSTD | SPF_FEAT_LZ4 |
-			   SPF_FEAT_AES_GCM | SPF_FEAT_AUTOCLEAR;
+			   SPF_FEAT_AES_GCM | SPF_FEAT_AUTOCLEAR |
+			   SPF_FEAT_KEYRING;
 	unsigned int i;
 
 	memset(&f, 0xa5, sizeof(f));
@@ -233,7 +234,7 @@ static void good_attach(struct spf_attach *a, __s32 *fd, const char *path)
 
 TEST_F(ctl, attach_unknown_flags)
 {
-	__u32 bad[] = { 1U << 2, 1U << 16, 1U << 31, ~0U };
+	__u32 bad[] = { 1U << 3, 1U << 16, 1U << 31, ~0U };
 	struct spf_attach a;
 	unsigned int i;
 	__s32 fd;
@@ -246,6 +247,32 @@ TEST_F(ctl, attach_unknown_flags)
 			TH_LOG("flags %#x", bad[i]);
 		close(fd);
 	}
+}
+
+/* SPF_ATTACH_F_KEYRING: keys must point to NUL-terminated, zero-padded
+ * descriptions (tests/vm/guest/75-keys.sh covers the key look-ups). */
+TEST_F(ctl, attach_keyring_malformed)
+{
+	struct spf_layer_keydesc d;
+	struct spf_attach a;
+	__s32 fd;
+
+	good_attach(&a, &fd, self->a);
+	ASSERT_LE(0, fd);
+	a.flags = SPF_ATTACH_F_KEYRING;
+	EXPECT_EQ(EINVAL, attach_raw(self->fd, &a)) TH_LOG("keys = 0");
+	a.keys = (uintptr_t)&d;
+	memset(&d, 'x', sizeof(d));
+	EXPECT_EQ(EINVAL, attach_raw(self->fd, &a)) TH_LOG("no NUL");
+	memset(&d, 0, sizeof(d));
+	strcpy(d.desc, "spfabi:test");
+	d.desc[SPF_KEYDESC_SIZE - 1] = 'x';
+	EXPECT_EQ(EINVAL, attach_raw(self->fd, &a)) TH_LOG("bytes after the NUL");
+	d.desc[SPF_KEYDESC_SIZE - 1] = 0;
+	EXPECT_EQ(ENOKEY, attach_raw(self->fd, &a)) TH_LOG("no such key");
+	a.keys = 8;
+	EXPECT_EQ(EFAULT, attach_raw(self->fd, &a)) TH_LOG("bad pointer");
+	close(fd);
 }
 
 TEST_F(ctl, attach_nonzero_reserved)

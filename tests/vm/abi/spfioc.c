@@ -26,6 +26,18 @@
  *                 flight at random 512-byte-aligned offsets and sizes in
  *                 [MINSIZE, MAXSIZE]; every completed read is compared
  *                 with SRC
+ *   spfioc attachfd KIND [PATH]
+ *                 SPF_IOC_ATTACH with one layer descriptor of the given
+ *                 KIND: rdonly, wronly, rdwr, path (O_PATH), direct
+ *                 (O_RDONLY|O_DIRECT) open PATH; pipe (the read end of a
+ *                 pipe) and socket (a socketpair end) need no PATH.
+ *                 Prints N of the new /dev/spfN, or fails like attach
+ *   spfioc cyclecheck [-r] [-t SECONDS] N SRC [-p PASSFILE | -k HEXKEY] FILE...
+ *                 N times (or until SECONDS have passed): attach, read the whole device (O_DIRECT, 256 KiB
+ *                 reads) and compare it with SRC, detach, check that the
+ *                 node is gone.  With -r (racing rmmod), a control node
+ *                 that is missing or has no driver behind it (ENOENT,
+ *                 ENODEV, ENXIO) skips the cycle instead of failing
  *
  * The control device is $SPF_CONTROL or /dev/spf-control.  A failing
  * ioctl prints "spfioc: CMD: ENAME (message)" and exits 1.
@@ -44,6 +56,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -771,10 +784,166 @@ static int cmd_aioverify(int argc, char **argv)
 	return errors ? 1 : 0;
 }
 
+/* ---- attachfd: layer descriptors of every kind ---- */
+
+static int cmd_attachfd(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int flags;
+	} kinds[] = {
+		{ "rdonly", O_RDONLY }, { "wronly", O_WRONLY },
+		{ "rdwr", O_RDWR }, { "path", O_PATH },
+		{ "direct", O_RDONLY | O_DIRECT },
+	};
+	struct spf_attach a;
+	int32_t fd = -1;
+	int sv[2], i, ctl = ctl_open();
+
+	if (argc < 1)
+		die("usage: attachfd rdonly|wronly|rdwr|path|direct PATH | pipe | socket");
+	if (!strcmp(argv[0], "pipe")) {
+		if (pipe(sv))
+			die_errno("pipe", errno);
+		fd = sv[0];
+	} else if (!strcmp(argv[0], "socket")) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+			die_errno("socketpair", errno);
+		fd = sv[0];
+	} else {
+		for (i = 0; i < (int)(sizeof(kinds) / sizeof(kinds[0])); i++)
+			if (!strcmp(argv[0], kinds[i].name))
+				break;
+		if (i == (int)(sizeof(kinds) / sizeof(kinds[0])) || argc < 2)
+			die("attachfd: unknown kind %s or no PATH", argv[0]);
+		fd = open(argv[1], kinds[i].flags | O_CLOEXEC);
+		if (fd < 0)
+			die_errno(argv[1], errno);
+	}
+	memset(&a, 0, sizeof(a));
+	a.fds = (uintptr_t)&fd;
+	a.nr_layers = 1;
+	if (ioctl(ctl, SPF_IOC_ATTACH, &a))
+		die_errno("attach", errno);
+	printf("%u\n", a.index);
+	return 0;
+}
+
+/* ---- cyclecheck: attach, compare every byte, detach ---- */
+
+static bool module_gone(int err)
+{
+	return err == ENOENT || err == ENODEV || err == ENXIO;
+}
+
+/* Read all of DEV and compare it with SRC; 0, or a message in msg. */
+static int compare_dev(const char *dev, const uint8_t *src, size_t srcsize,
+		       uint8_t *buf, size_t bs, char *msg, size_t msglen)
+{
+	int fd = open(dev, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	off_t size, off;
+
+	if (fd < 0) {
+		snprintf(msg, msglen, "%s: %s", dev, strerror(errno));
+		return -1;
+	}
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0 || (size_t)size != srcsize) {
+		snprintf(msg, msglen, "%s has %lld bytes, the source %zu", dev,
+			 (long long)size, srcsize);
+		close(fd);
+		return -1;
+	}
+	for (off = 0; off < size; off += bs) {
+		size_t len = (size_t)(size - off) < bs ? (size_t)(size - off) : bs;
+		ssize_t r = pread(fd, buf, len, off);
+
+		if (r != (ssize_t)len) {
+			snprintf(msg, msglen, "%s: read at %lld returned %zd (%s)",
+				 dev, (long long)off, r,
+				 r < 0 ? strerror(errno) : "short");
+			close(fd);
+			return -1;
+		}
+		if (memcmp(buf, src + off, len)) {
+			snprintf(msg, msglen, "%s: data at %lld differs from the source",
+				 dev, (long long)off);
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static int cmd_cyclecheck(int argc, char **argv)
+{
+	struct attach_opts o;
+	const size_t bs = 256 << 10;
+	uint8_t *buf = aligned_buf(bs);
+	const uint8_t *src;
+	size_t srcsize;
+	bool racing = false;
+	double limit = 0, t0 = now();
+	long n, c, done = 0, skipped = 0;
+	char dev[64], msg[512];
+	int ctl, i, idx, ret;
+
+	if (argc > 0 && !strcmp(argv[0], "-r")) {
+		racing = true;
+		argc--;
+		argv++;
+	}
+	if (argc > 1 && !strcmp(argv[0], "-t")) {
+		limit = atof(argv[1]);
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 3)
+		die("usage: cyclecheck [-r] [-t SECONDS] N SRC [-p PASSFILE | -k HEXKEY] FILE...");
+	n = parse_u64(argv[0]);
+	src = map_file(argv[1], &srcsize);
+	i = 2 + parse_attach_opts(argc - 2, argv + 2, &o);
+	if (i >= argc)
+		die("cyclecheck: no files");
+	for (c = 0; c < n && (!limit || now() - t0 < limit); c++) {
+		ctl = open(ctl_path(), O_RDWR | O_CLOEXEC);
+		if (ctl < 0) {
+			if (racing && module_gone(errno)) {
+				skipped++;
+				usleep(20000);
+				continue;
+			}
+			fprintf(stderr, "spfioc: cycle %ld: ", c);
+			die_errno(ctl_path(), errno);
+		}
+		idx = do_attach(ctl, &o, argc - i, argv + i);
+		if (idx < 0) {
+			fprintf(stderr, "spfioc: cycle %ld: ", c);
+			die_errno("attach", -idx);
+		}
+		snprintf(dev, sizeof(dev), "/dev/spf%d", idx);
+		if (compare_dev(dev, src, srcsize, buf, bs, msg, sizeof(msg)))
+			die("cycle %ld: %s", c, msg);
+		ret = do_detach(ctl, idx, 0);
+		if (ret) {
+			fprintf(stderr, "spfioc: cycle %ld: ", c);
+			die_errno("detach", -ret);
+		}
+		close(ctl);
+		if (!access(dev, F_OK))
+			die("cycle %ld: %s still exists after detach", c, dev);
+		done++;
+	}
+	printf("%ld cycles: %ld checked, %ld skipped (no driver)\n", c, done,
+	       skipped);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: spfioc features|info|attach|detach|datakey|kmsg|cycle|readcheck|aioverify ...");
+		die("usage: spfioc features|info|attach|detach|datakey|kmsg|cycle|readcheck|aioverify|attachfd|cyclecheck ...");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "features"))
 		return cmd_features();
@@ -794,5 +963,9 @@ int main(int argc, char **argv)
 		return cmd_readcheck(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "aioverify"))
 		return cmd_aioverify(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "attachfd"))
+		return cmd_attachfd(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "cyclecheck"))
+		return cmd_cyclecheck(argc - 2, argv + 2);
 	die("unknown command %s", argv[1]);
 }

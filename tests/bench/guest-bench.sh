@@ -1,0 +1,242 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of tests/bench/bench-device.sh: runs inside the qemu guest
+# (tests/vm/run-vm).  Not meant to be run by hand.
+#
+# Usage: guest-bench.sh KO DATA RUNTIME DEPTHS [PHASES]
+#   KO       spfblk.ko to insmod
+#   DATA     the host folder with the images (build/bench/data-KEY)
+#   RUNTIME  seconds per fio run
+#   DEPTHS   chain depths of the sweep ("1 16 256 1024")
+#   PHASES   which parts run (default "systems sweep big")
+#
+# Writes to /scratch (the host's run folder):
+#   metrics.txt   "KEY VALUE" lines (attach times, memory, cache figures,
+#                 data checks)
+#   fio/NAME.json one fio JSON report per run
+# Image files are copied onto a tmpfs in the guest, one system at a time.
+set -eu
+ko=$1 data=$2 runtime=$3 depths=$4 phases=${5:-systems sweep big}
+spfctl=$(cd "$(dirname "$0")/../.." && pwd)/tools/spfctl/spfctl
+out=/scratch
+work=/mnt/bench
+metrics=$out/metrics.txt
+mkdir -p "$out/fio" "$work"
+: >"$metrics"
+mount -t tmpfs -o size=85% tmpfs "$work"
+
+log() { echo "guest: $*"; }
+put() { echo "$*" >>"$metrics"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.4f", b - a }'; }
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# memkb: Slab + VmallocUsed in KiB.
+memkb() { awk '/^Slab:|^VmallocUsed:/ { s += $2 } END { print s }' /proc/meminfo; }
+# settle: drop caches twice and let RCU-freed slab objects go.
+settle() { drop; sleep 1; drop; }
+
+# fetch NAME DEST: copy NAME out of the pack disk (bench-device.sh) to
+# DEST, or from DATA over 9p when there is no pack disk.  chain.tar is
+# unpacked into the folder DEST.
+modprobe virtio_blk 2>/dev/null || true
+pack=
+for _ in $(seq 1 50); do
+	[ -b /dev/vda ] && { pack=/dev/vda; break; }
+	sleep 0.1
+done
+fetch() {
+	local off len
+	if [ -z "$pack" ]; then
+		if [ "$1" = chain.tar ]; then
+			cp "$data"/chain/*.spf "$data"/chain/*.spi "$2/"
+		else
+			cp "$data/$1" "$2"
+		fi
+		return
+	fi
+	read -r off len <<<"$(awk -v n="$1" '$1 == n { print $2, $3 }' "$data/pack.idx")"
+	[ -n "$len" ] || { log "$1 is not in the pack"; return 1; }
+	if [ "$1" = chain.tar ]; then
+		dd if="$pack" bs=1M skip=$((off >> 20)) count="$len" iflag=count_bytes status=none |
+			tar -x -C "$2"
+	else
+		dd if="$pack" of="$2" bs=1M skip=$((off >> 20)) count="$len" iflag=count_bytes status=none
+	fi
+}
+
+for m in $(modinfo -F depends "$ko" | tr ',' ' '); do modprobe "$m"; done
+insmod "$ko"
+modprobe nbd nbds_max=2
+modprobe loop
+put "guest_kernel $(uname -r)"
+put "guest_cpus $(nproc)"
+put "guest_mem_kb $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+put "pack ${pack:-none (9p)}"
+put "module_cache_mb $(cat /sys/module/spfblk/parameters/cache_mb 2>/dev/null || echo ?)"
+
+# spf_check NAME DEV: record the cache figures; cache_bytes must stay
+# within cache_budget.
+spf_check() {
+	local s=/sys/block/${2#/dev/}/spf b u
+	b=$(cat "$s/cache_bytes")
+	u=$(cat "$s/cache_budget")
+	put "cache $1 $b $u $(cat "$s/cache_hits") $(cat "$s/cache_misses")"
+}
+
+# run_fio NAME DEV WORKLOAD [SIZE]: one fio run, JSON to fio/NAME.json.
+run_fio() {
+	local name=$1 dev=$2 wl=$3 args
+	case $wl in
+	seq) args=(--rw=read --bs=1M --iodepth=16 --numjobs=1) ;;
+	rand) args=(--rw=randread --bs=4k --iodepth=32 --numjobs=4 --group_reporting) ;;
+	lat) args=(--rw=randread --bs=4k --iodepth=1 --numjobs=1) ;;
+	esac
+	fio --name="$name" --filename="$dev" --readonly --direct=1 --ioengine=libaio \
+		--time_based --runtime="$runtime" "${args[@]}" \
+		--output-format=json --output="$out/fio/$name.json" >/dev/null 2>"$out/fio/$name.err" || {
+		log "fio $name failed: $(head -n 3 "$out/fio/$name.err")"
+		return 1
+	}
+}
+
+# wait_size DEV: until the block device has a size (qemu-nbd -c).
+wait_size() {
+	local _
+	for _ in $(seq 1 100); do
+		[ "$(cat "/sys/block/${1#/dev/}/size" 2>/dev/null || echo 0)" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# phase NAME: whether NAME is in PHASES.
+phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# --- 1. the systems, one at a time, on the same disk -------------------------------
+phase systems && systems="loop spf-none spf-zstd nbd-zstd spf-deflate nbd-zlib spf-zstd-aes nbd-luks spf-lz4"
+for sys in ${systems:-}; do
+	log "$sys"
+	case $sys in
+	loop) f=source.raw ;;
+	spf-*) f=$sys.spf ;;
+	nbd-*) f=$sys.qcow2 ;;
+	esac
+	t=$(now)
+	fetch "$f" "$work/$f"
+	put "fetch $sys $(since "$t")"
+	settle
+	m0=$(memkb)
+	t=$(now)
+	case $sys in
+	loop) dev=$(losetup -f --show -r "$work/$f") ;;
+	spf-zstd-aes) dev=$("$spfctl" attach -P -k "$data/key" "$work/$f") ;;
+	spf-*) dev=$("$spfctl" attach -P "$work/$f") ;;
+	nbd-luks)
+		qemu-nbd -r -c /dev/nbd0 --object secret,id=sec0,file="$data/key" \
+			--image-opts "driver=qcow2,file.filename=$work/$f,encrypt.key-secret=sec0"
+		dev=/dev/nbd0 ;;
+	nbd-*) qemu-nbd -r -f qcow2 -c /dev/nbd0 "$work/$f"; dev=/dev/nbd0 ;;
+	esac
+	wait_size "$dev"
+	put "attach $sys $(since "$t")"
+	put "mem $sys attach $(($(memkb) - m0))"
+	for wl in seq rand lat; do
+		drop
+		run_fio "$sys-$wl" "$dev" "$wl"
+		case $sys in spf-*) spf_check "$sys-$wl" "$dev" ;; esac
+	done
+	case $sys in
+	loop) losetup -d "$dev" ;;
+	spf-*) "$spfctl" detach "$dev" ;;
+	nbd-*) qemu-nbd -d "$dev" >/dev/null; sleep 0.5 ;;
+	esac
+	rm -f "${work:?}/$f"
+done
+
+# --- 2. chain depth sweep -----------------------------------------------------------
+if phase sweep; then
+log "chain sweep: copying"
+mkdir -p "$work/chain"
+t=$(now)
+fetch chain.tar "$work/chain"
+put "fetch chain $(since "$t")"
+for d in $depths; do
+	log "depth $d"
+	top=$work/chain/$d.spi
+	[ "$d" = 0 ] && top=$work/chain/0.spf
+	settle
+	m0=$(memkb)
+	t=$(now)
+	dev=$("$spfctl" attach -P "$top")
+	put "attach depth-$d $(since "$t")"
+	put "mem depth-$d attach $(($(memkb) - m0))"
+	put "layers depth-$d $(cat "/sys/block/${dev#/dev/}/spf/nr_layers")"
+	spf_check "depth-$d-attach" "$dev"
+	want=$(awk -v d="$d" '$1 == "SUM" && $2 == d { print $3 }' "$data/chain/sums")
+	got=$(sha256sum <"$dev" | cut -d' ' -f1)
+	put "datacheck depth-$d $([ "$got" = "$want" ] && echo ok || echo MISMATCH)"
+	spf_check "depth-$d-sha" "$dev"
+	for wl in seq rand; do
+		run_fio "depth-$d-$wl-warmup" "$dev" "$wl"
+		run_fio "depth-$d-$wl" "$dev" "$wl"
+		spf_check "depth-$d-$wl" "$dev"
+	done
+	put "mem depth-$d end $(($(memkb) - m0))"
+	"$spfctl" detach "$dev"
+done
+rm -rf "${work:?}/chain"
+fi
+
+# --- 3. the big sparse disk ---------------------------------------------------------------
+if phase big; then
+log "big disk"
+# A reference: the same attach for a one-chunk disk, i.e. what any device
+# costs (gendisk, blk-mq tag set, ...) apart from its chunk metadata.
+head -c 65536 /dev/zero >"$work/tiny.raw"
+"$spfctl" create --compress zstd "$work/tiny.raw" "$work/tiny.spf" >/dev/null
+settle
+m0=$(memkb)
+dev=$("$spfctl" attach -P "$work/tiny.spf")
+put "mem tiny attach $(($(memkb) - m0))"
+"$spfctl" detach "$dev"
+rm -f "$work/tiny.raw" "$work/tiny.spf"
+fetch big.spf "$work/big.spf"
+settle
+m0=$(memkb)
+t=$(now)
+dev=$("$spfctl" attach -P "$work/big.spf")
+put "attach big $(since "$t")"
+put "mem big attach $(($(memkb) - m0))"
+spf_check big-attach "$dev"
+put "big_dev_bytes $(blockdev --getsize64 "$dev")"
+t=$(now)
+# Read only the data ranges (O_DIRECT, 1 MiB each), hash them in order.
+got=$(python3 - "$dev" "$data/big.ranges" <<'EOF'
+import hashlib, mmap, os, sys
+dev, ranges = sys.argv[1], sys.argv[2]
+h = hashlib.sha256()
+fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 1 << 20)
+for line in open(ranges):
+    w = line.split()
+    if w[0] != "RANGE":
+        continue
+    off, ln = int(w[1]), int(w[2])
+    assert ln == 1 << 20
+    n = os.preadv(fd, [buf], off)
+    assert n == ln, (off, n)
+    h.update(buf[:n])
+print(h.hexdigest())
+EOF
+)
+put "big_read_seconds $(since "$t")"
+want=$(awk '$1 == "SUM" { print $2 }' "$data/big.ranges")
+put "datacheck big $([ "$got" = "$want" ] && echo ok || echo MISMATCH)"
+put "mem big read $(($(memkb) - m0))"
+spf_check big-read "$dev"
+"$spfctl" detach "$dev"
+rm -f "$work/big.spf"
+fi
+umount "$work"
+log "done"

@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn one guest run of tests/bench/guest-bench.sh into tables.
+
+Usage: report.py HOSTTXT SCRATCH[:SCRATCH...] DATA OUTPREFIX
+  HOSTTXT    the host's notes on the run (host.txt)
+  SCRATCH    the guest run folders (metrics.txt, fio/*.json)
+  DATA       the image folder (meta, big.meta)
+  OUTPREFIX  writes OUTPREFIX.md and OUTPREFIX.json
+
+Exit status 0; 1 when a figure is missing or BENCH_STRICT=1 and a target
+is missed.
+"""
+
+import json
+import os
+import sys
+
+SYSTEMS = ["loop", "spf-none", "spf-deflate", "spf-zstd", "spf-lz4",
+           "spf-zstd-aes", "nbd-zlib", "nbd-zstd", "nbd-luks"]
+# spfblk codec -> the qemu-nbd (qcow2) system it is compared with
+PEER = {"spf-deflate": "nbd-zlib", "spf-zstd": "nbd-zstd",
+        "spf-zstd-aes": "nbd-luks"}
+LABEL = {
+    "loop": "loop (raw file)",
+    "spf-none": "spfblk none",
+    "spf-deflate": "spfblk deflate",
+    "spf-zstd": "spfblk zstd",
+    "spf-lz4": "spfblk lz4",
+    "spf-zstd-aes": "spfblk zstd+AES-256-GCM",
+    "nbd-zlib": "qemu-nbd qcow2 zlib",
+    "nbd-zstd": "qemu-nbd qcow2 zstd",
+    "nbd-luks": "qemu-nbd qcow2 LUKS (uncompressed)",
+}
+
+
+def kv(path):
+    d = {}
+    if os.path.exists(path):
+        for line in open(path):
+            w = line.rstrip("\n").split(" ", 1)
+            if len(w) == 2:
+                d[w[0]] = w[1]
+    return d
+
+
+def fio(scratches, name):
+    for sc in scratches:
+        p = os.path.join(sc, "fio", name + ".json")
+        if os.path.exists(p):
+            break
+    else:
+        return None
+    with open(p) as f:
+        txt = f.read()
+    j = json.loads(txt[txt.index("{"):])     # fio may print notes first
+    jobs = j["jobs"]
+    r = {"mibs": sum(x["read"]["bw_bytes"] for x in jobs) / 1048576,
+         "iops": sum(x["read"]["iops"] for x in jobs)}
+    pct = jobs[0]["read"]["clat_ns"].get("percentile", {})
+    if "50.000000" in pct:
+        r["p50_us"] = pct["50.000000"] / 1000
+        r["p99_us"] = pct["99.000000"] / 1000
+    return r
+
+
+def ratio(a, b):
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def fmt(v, nd=0):
+    if v is None:
+        return "–"
+    return "{:,.{}f}".format(v, nd)
+
+
+def fx(v):
+    return "–" if v is None else "%.2f×" % v
+
+
+def main(argv):
+    if len(argv) != 5:
+        print(__doc__, file=sys.stderr)
+        return 2
+    hosttxt, scratch, data, prefix = argv[1:]
+    scratch = scratch.split(":")
+    host = kv(hosttxt)
+    meta = kv(os.path.join(data, "meta"))
+    big_meta = kv(os.path.join(data, "big.meta"))
+    lines = []
+    for sc in scratch:
+        p = os.path.join(sc, "metrics.txt")
+        if os.path.exists(p):
+            lines += open(p).read().splitlines()
+    attach, mem, cache, check, layers, misc = {}, {}, [], {}, {}, {}
+    for line in lines:
+        w = line.split()
+        if not w:
+            continue
+        if w[0] == "attach":
+            attach[w[1]] = float(w[2])
+        elif w[0] == "mem":
+            mem[(w[1], w[2])] = int(w[3])
+        elif w[0] == "cache":
+            cache.append({"run": w[1], "cache_bytes": int(w[2]),
+                          "cache_budget": int(w[3]), "hits": int(w[4]),
+                          "misses": int(w[5])})
+        elif w[0] == "datacheck":
+            check[w[1]] = w[2]
+        elif w[0] == "layers":
+            layers[w[1]] = int(w[2])
+        else:
+            misc[w[0]] = " ".join(w[1:])
+    missing = []
+
+    # 1. systems
+    res = {}
+    for s in SYSTEMS:
+        r = {"label": LABEL[s]}
+        for wl in ("seq", "rand", "lat"):
+            f = fio(scratch, "%s-%s" % (s, wl))
+            if f is None:
+                missing.append("%s-%s" % (s, wl))
+                continue
+            if wl == "seq":
+                r["seq_mibs"] = f["mibs"]
+            elif wl == "rand":
+                r["rand_iops"] = f["iops"]
+            else:
+                r["lat_iops"] = f["iops"]
+                r["lat_p50_us"] = f.get("p50_us")
+                r["lat_p99_us"] = f.get("p99_us")
+        r["attach_s"] = attach.get(s)
+        r["mem_attach_kib"] = mem.get((s, "attach"))
+        key = "size_" + s
+        if key in meta:
+            r["image_mib"] = int(meta[key]) / 1048576
+        elif s == "loop":
+            r["image_mib"] = float(meta.get("src_mb", 0))
+        res[s] = r
+    figs = ("seq_mibs", "rand_iops", "lat_p50_us", "lat_p99_us")
+    for s, r in res.items():
+        r["vs_loop"] = {k: ratio(r.get(k), res["loop"].get(k)) for k in figs}
+        p = PEER.get(s)
+        r["vs_qemu_nbd"] = ({k: ratio(r.get(k), res[p].get(k)) for k in figs}
+                            if p else None)
+        r["qemu_nbd_peer"] = p
+
+    # 2. sweep
+    depths = [int(d) for d in meta.get("depths", "").split()]
+    sweep = {}
+    for d in depths:
+        n = "depth-%d" % d
+        sq, rn = fio(scratch, n + "-seq"), fio(scratch, n + "-rand")
+        if sq is None or rn is None:
+            missing.append(n)
+        cb = [c for c in cache if c["run"] == n + "-attach"]
+        sweep[d] = {"layers": layers.get(n), "attach_s": attach.get(n),
+                    "mem_attach_kib": mem.get((n, "attach")),
+                    "mem_end_kib": mem.get((n, "end")),
+                    "cache_bytes_attach": cb[0]["cache_bytes"] if cb else None,
+                    "seq_mibs": sq and sq["mibs"], "rand_iops": rn and rn["iops"],
+                    "datacheck": check.get(n)}
+    d1 = sweep.get(min(depths)) if depths else None
+    for d, v in sweep.items():
+        v["seq_vs_first"] = ratio(v["seq_mibs"], d1 and d1["seq_mibs"])
+        v["rand_vs_first"] = ratio(v["rand_iops"], d1 and d1["rand_iops"])
+
+    # 3. big disk
+    cbig = {c["run"]: c for c in cache if c["run"].startswith("big")}
+    big = {"virtual_bytes": int(big_meta.get("big_size", 0)),
+           "data_mib": int(big_meta.get("big_data_mb", 0)),
+           "create_s_host": float(big_meta.get("big_create_seconds", "nan")),
+           "image_mib": int(meta.get("size_big", 0)) / 1048576,
+           "dev_bytes": int(misc.get("big_dev_bytes", 0)),
+           "attach_s": attach.get("big"),
+           "mem_attach_kib": mem.get(("big", "attach")),
+           "mem_attach_tiny_kib": mem.get(("tiny", "attach")),
+           "mem_after_read_kib": mem.get(("big", "read")),
+           "cache_bytes_attach": cbig.get("big-attach", {}).get("cache_bytes"),
+           "cache_bytes_after_read": cbig.get("big-read", {}).get("cache_bytes"),
+           "read_s": float(misc.get("big_read_seconds", "nan")),
+           "datacheck": check.get("big")}
+
+    # 4. targets
+    T = []
+
+    def target(name, value, goal, met, note=""):
+        T.append({"target": name, "value": value, "goal": goal,
+                  "met": met, "note": note})
+
+    def ge(name, v, g, note=""):
+        target(name, None if v is None else round(v, 3), ">= %g" % g,
+               None if v is None else v >= g, note)
+
+    ge("spfblk none seq vs loop", res["spf-none"]["vs_loop"]["seq_mibs"], 0.9)
+    ge("spfblk none 4K random IOPS vs loop", res["spf-none"]["vs_loop"]["rand_iops"], 0.9)
+    for s in ("spf-deflate", "spf-zstd"):
+        ge("%s seq vs %s" % (LABEL[s], LABEL[PEER[s]]), res[s]["vs_qemu_nbd"]["seq_mibs"], 3)
+        ge("%s 4K random IOPS vs %s" % (LABEL[s], LABEL[PEER[s]]),
+           res[s]["vs_qemu_nbd"]["rand_iops"], 5)
+    ge("spfblk zstd+AES seq vs qemu-nbd qcow2 LUKS", res["spf-zstd-aes"]["vs_qemu_nbd"]["seq_mibs"], 3,
+       "qcow2 LUKS is uncompressed (aes-xts-plain64); spfblk's image is zstd-compressed")
+    if depths:
+        dmax = max(depths)
+        ge("depth %d warm seq vs depth %d" % (dmax, min(depths)), sweep[dmax]["seq_vs_first"], 0.9)
+        ge("depth %d warm 4K random IOPS vs depth %d" % (dmax, min(depths)),
+           sweep[dmax]["rand_vs_first"], 0.9)
+        a = sweep[dmax]["attach_s"]
+        target("depth %d attach time (s)" % dmax, a, "< 2", None if a is None else a < 2,
+               "includes starting spfctl (~0.1 s under TCG)")
+    over = [c for c in cache if c["cache_bytes"] > c["cache_budget"]]
+    peak = max(cache, key=lambda c: c["cache_bytes"]) if cache else None
+    target("cache_bytes <= cache_budget after every run", 
+           None if not peak else "max %d of %d (%s); %d checks" %
+           (peak["cache_bytes"], peak["cache_budget"], peak["run"], len(cache)),
+           "never over", not over if cache else None,
+           "; ".join("%s %d > %d" % (c["run"], c["cache_bytes"], c["cache_budget"]) for c in over))
+    m = big["mem_attach_kib"]
+    mt = big["mem_attach_tiny_kib"]
+    gib = big["virtual_bytes"] / 2 ** 40
+    target("metadata memory at attach, %g TiB disk (KiB)" % gib, m, "<= 1024",
+           None if m is None else m <= 1024,
+           "Slab + VmallocUsed delta over the attach, device overhead included" +
+           ("" if mt is None else " (a one-chunk image: %d KiB, so %d KiB over it)" % (mt, m - mt)
+            if m is not None else "") +
+           ("" if gib >= 16 else "; smaller than the 16 TiB of the target"))
+    bad = [k for k, v in check.items() if v != "ok"]
+    target("data read back matches (sweep depths, big disk)", "%d ok, %d bad" %
+           (len(check) - len(bad), len(bad)), "all ok", (not bad) if check else None,
+           " ".join(bad))
+
+    settings = dict(host)
+    settings.update({
+        "source_disk_mib": int(meta.get("src_mb", 0)),
+        "sweep_disk_mib": int(meta.get("sweep_mb", 0)),
+        "sweep_rewrite_percent": float(meta.get("sweep_pct", 0)),
+        "sweep_chain_mib": int(meta.get("chain_bytes", 0)) / 1048576,
+        "guest_kernel": misc.get("guest_kernel"),
+        "guest_cpus": misc.get("guest_cpus"),
+        "module_cache_mb": misc.get("module_cache_mb"),
+    })
+    out = {"settings": settings, "systems": res,
+           "sweep": {str(k): v for k, v in sweep.items()}, "big": big,
+           "cache_checks": cache, "targets": T, "missing": missing}
+    with open(prefix + ".json", "w") as f:
+        json.dump(out, f, indent=1, sort_keys=False)
+        f.write("\n")
+
+    # Markdown
+    L = []
+    st = settings
+    L.append("# spfblk device benchmark: Linux %s" % st.get("kver", "?"))
+    L.append("")
+    L.append("%s; qemu TCG guest, %s vCPUs, %s MiB RAM, images on a tmpfs in the guest; "
+             "host: %s CPUs (%s), load average %s before, %s after; fio %s, qemu %s, "
+             "%s s per fio run%s; driver tree %s (spfblk.ko sha256 %s); whole run %s s." % (
+                 st.get("date"), st.get("guest_cpus"), st.get("guest_mem_mb"),
+                 st.get("host_cpus"), st.get("host_cpu"), st.get("load_before"),
+                 st.get("load_after"), st.get("fio"), st.get("qemu"), st.get("runtime"),
+                 " (BENCH_QUICK: small disks, not for comparison)" if st.get("quick") == "1" else "",
+                 st.get("tree"), st.get("ko_srcversion"), st.get("wall_seconds")))
+    L.append("")
+    L.append("Under TCG every figure is far below real hardware; the ratios are what "
+             "this measures.  Ratios are value / reference (for latencies lower is better).")
+    L.append("")
+    L.append("## Systems on the same %d MiB disk" % settings["source_disk_mib"])
+    L.append("")
+    L.append("fio, O_DIRECT, libaio, caches dropped before each run: seq = 1 MiB reads QD16; "
+             "rand = 4 KiB random reads QD32 × 4 jobs; QD1 = 4 KiB random reads QD1 "
+             "(completion latency).  \"vs nbd\" compares with qemu-nbd on qcow2 with the same "
+             "codec (deflate↔zlib, zstd↔zstd, zstd+AES↔LUKS, which is uncompressed).")
+    L.append("")
+    L.append("| system | image MiB | attach s | seq MiB/s | vs loop | vs nbd | rand IOPS | vs loop "
+             "| vs nbd | QD1 p50 µs | vs loop | vs nbd | QD1 p99 µs | vs loop | vs nbd |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for s in SYSTEMS:
+        r = res[s]
+        vl, vn = r["vs_loop"], r["vs_qemu_nbd"] or {}
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["label"], fmt(r.get("image_mib"), 1), fmt(r.get("attach_s"), 2),
+            fmt(r.get("seq_mibs"), 1), fx(vl["seq_mibs"]), fx(vn.get("seq_mibs")),
+            fmt(r.get("rand_iops")), fx(vl["rand_iops"]), fx(vn.get("rand_iops")),
+            fmt(r.get("lat_p50_us")), fx(vl["lat_p50_us"]), fx(vn.get("lat_p50_us")),
+            fmt(r.get("lat_p99_us")), fx(vl["lat_p99_us"]), fx(vn.get("lat_p99_us"))))
+    L.append("")
+    L.append("## Chain depth (%d MiB disk, deflate, each incremental rewrites %g%% of the chunks)"
+             % (settings["sweep_disk_mib"], settings["sweep_rewrite_percent"]))
+    L.append("")
+    L.append("Depth N = a full image plus N incrementals (chain of N+1 files, %.0f MiB for the "
+             "deepest).  Warm: one fio run to warm, then the measured run.  Memory = Slab + "
+             "VmallocUsed delta over the attach." % settings["sweep_chain_mib"])
+    L.append("")
+    L.append("| depth | layers | attach s | memory at attach KiB | cache_bytes at attach | "
+             "seq MiB/s | vs depth %s | rand IOPS | vs depth %s | memory after runs KiB | data |"
+             % (min(depths) if depths else "?", min(depths) if depths else "?"))
+    L.append("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    for d in depths:
+        v = sweep[d]
+        L.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            d, fmt(v["layers"]), fmt(v["attach_s"], 3), fmt(v["mem_attach_kib"]),
+            fmt(v["cache_bytes_attach"]), fmt(v["seq_mibs"], 1), fx(v["seq_vs_first"]),
+            fmt(v["rand_iops"]), fx(v["rand_vs_first"]), fmt(v["mem_end_kib"]),
+            v["datacheck"] or "–"))
+    L.append("")
+    L.append("## Big sparse disk")
+    L.append("")
+    L.append("Memory = Slab + VmallocUsed delta from before the attach.  For reference, "
+             "attaching a one-chunk (64 KiB) image costs %s KiB (the device itself: gendisk, "
+             "blk-mq tag set, ...)." % fmt(big["mem_attach_tiny_kib"]))
+    L.append("")
+    L.append("| virtual size | data | image MiB | spfctl create (host) s | attach s | "
+             "memory at attach KiB | cache_bytes at attach | read all data s | "
+             "memory after reading KiB | cache_bytes after reading | data |")
+    L.append("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    L.append("| %g TiB | %d MiB in 1 MiB extents | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        gib, big["data_mib"], fmt(big["image_mib"], 1), fmt(big["create_s_host"], 1),
+        fmt(big["attach_s"], 3), fmt(big["mem_attach_kib"]), fmt(big["cache_bytes_attach"]),
+        fmt(big["read_s"], 1), fmt(big["mem_after_read_kib"]),
+        fmt(big["cache_bytes_after_read"]), big["datacheck"] or "–"))
+    L.append("")
+    L.append("## Targets (issue 4)")
+    L.append("")
+    L.append("| target | measured | goal | result | note |")
+    L.append("|---|--:|---|---|---|")
+    for t in T:
+        L.append("| %s | %s | %s | %s | %s |" % (
+            t["target"], "–" if t["value"] is None else t["value"], t["goal"],
+            {True: "met", False: "**missed**", None: "not measured"}[t["met"]], t["note"]))
+    if missing:
+        L.append("")
+        L.append("Missing runs: " + ", ".join(missing))
+    with open(prefix + ".md", "w") as f:
+        f.write("\n".join(L) + "\n")
+    if missing:
+        return 1
+    if os.environ.get("BENCH_STRICT") == "1" and any(t["met"] is False for t in T):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
