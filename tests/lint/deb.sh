@@ -103,11 +103,14 @@ fi
 host_state > "$T/state.before"
 
 # --- build --------------------------------------------------------------
+# VERSION is the one version: dkms.conf and the man pages' .TH repeat it.
 dkver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$ROOT/dkms.conf")
-if [ "$dkver" = "$ver" ]; then
+th8=$(sed -n 's/^\.TH SPFCTL 8 [^"]*"spfctl \([^"]*\)".*/\1/p' "$ROOT/man/spfctl.8")
+th4=$(sed -n 's/^\.TH SPFBLK 4 [^"]*"spfblk \([^"]*\)".*/\1/p' "$ROOT/man/spfblk.4")
+if [ "$dkver" = "$ver" ] && [ "$th8" = "$ver" ] && [ "$th4" = "$ver" ]; then
 	pass deb-version-agree
 else
-	fail deb-version-agree "dkms.conf PACKAGE_VERSION '$dkver' != VERSION '$ver'"
+	fail deb-version-agree "VERSION '$ver', dkms.conf PACKAGE_VERSION '$dkver', .TH of spfctl.8 '$th8', of spfblk.4 '$th4'"
 fi
 rm -f "$deb_ctl" "$deb_dkms"
 if ! out=$(nice make -s -C "$ROOT" deb 2>&1) || [ ! -f "$deb_ctl" ] || [ ! -f "$deb_dkms" ]; then
