@@ -353,7 +353,8 @@ is_value "damaged chunk: no OUTPUT or temporary file left" "$left" 0
 
 # --- interrupted merges --------------------------------------------------------------------
 # A 48 MiB chain recompressed at zstd level 19 on one thread: slow enough
-# to be interrupted once the first 4 MiB of output reach the file.
+# to be interrupted as soon as its temporary file exists (its output is
+# buffered, so waiting for data could let it finish on a fast host).
 B=$T/big
 mkdir "$B"
 mkdisk_mixed "$B/l0.raw" 49152 big
@@ -372,7 +373,7 @@ interrupt() {
 	pid=$!
 	for i in $(seq 1 600); do
 		tmp=$(ls "$B"/out.spf.tmp.* 2>/dev/null | head -n 1)
-		[ -n "$tmp" ] && [ "$(stat -c %s "$tmp" 2>/dev/null || echo 0)" -gt 0 ] && break
+		[ -n "$tmp" ] && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -383,10 +384,12 @@ rc=$(interrupt KILL)
 tmp=$(ls "$B"/out.spf.tmp.* 2>/dev/null | head -n 1)
 if [ "$rc" = 137 ] && [ ! -e "$B/out.spf" ] && [ -n "$tmp" ]; then
 	pass "SIGKILL mid-merge: no OUTPUT, a temporary file (exit $rc)"
-	expect_error "SIGKILL mid-merge: the temporary file is refused (not finalised)" 1 \
-		"spfctl: $tmp: not finalised (interrupted backup?)" "$SPFCTL" info "$tmp"
-	expect_error "SIGKILL mid-merge: export refuses the temporary file" 1 \
-		"spfctl: $tmp: not finalised (interrupted backup?)" "$SPFCTL" export "$tmp" "$T/o/int.raw"
+	# Empty, or a header and some data but no trailer.
+	re="^spfctl: $tmp: (not finalised \\(interrupted backup\\?\\)|not an SPF image \\(bad magic\\)).*\$"
+	expect_error_re "SIGKILL mid-merge: the temporary file is refused" 1 \
+		"$re" "$SPFCTL" info "$tmp"
+	expect_error_re "SIGKILL mid-merge: export refuses the temporary file" 1 \
+		"$re" "$SPFCTL" export "$tmp" "$T/o/int.raw"
 	export_is "SIGKILL mid-merge: the chain still exports (the leftover is ignored)" \
 		"$B/i1.spi" "$B/l1.raw"
 else

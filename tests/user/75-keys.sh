@@ -80,7 +80,8 @@ elif cmdline_has "$pid"; then
 	fail keys-argv-fifo "the passphrase or key is in spfctl's cmdline or environment"
 else
 	tr '\0' ' ' < "/proc/$pid/cmdline" > "$T/cmdline"
-	printf '%s\n' "$pw" > "$T/fifo"
+	# timeout: opening a FIFO with no reader left would block for ever.
+	timeout 30 sh -c 'printf "%s\n" "$1" > "$2"' sh "$pw" "$T/fifo"
 	if wait "$pid"; then
 		grep -q -- "--key-file $T/fifo" "$T/cmdline" && pass keys-argv-fifo ||
 			fail keys-argv-fifo "unexpected cmdline: $(cat "$T/cmdline")"
@@ -92,16 +93,26 @@ fi
 # At a terminal prompt (a pty): the command line while it waits, then the
 # passphrase typed.
 out=$(python3 - "$SPFCTL" "$T/a.spf" "$pw" "${dk:-none}" <<'PY'
-import os, pty, sys, time
+import os, pty, select, signal, sys, time
 spfctl, img, pw, dk = sys.argv[1:5]
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(spfctl, [spfctl, "verify", img])
+def rd(end):
+    # One read, or b"" once the deadline passes: never hang the suite.
+    left = end - time.time()
+    if left <= 0 or not select.select([fd], [], [], left)[0]:
+        return b""
+    try:
+        return os.read(fd, 1024)
+    except OSError:
+        return b""
 buf = b""
 end = time.time() + 20
 while b"Enter passphrase" not in buf and time.time() < end:
-    buf += os.read(fd, 1024)
+    buf += rd(end)
 if b"Enter passphrase" not in buf:
+    os.kill(pid, signal.SIGKILL)
     print("no prompt: %r" % buf); sys.exit(0)
 for f in ("cmdline", "environ"):
     data = open("/proc/%d/%s" % (pid, f), "rb").read()
@@ -110,14 +121,14 @@ for f in ("cmdline", "environ"):
 cmd = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
 os.write(fd, pw.encode() + b"\n")
 rest = b""
+end = time.time() + 60
 while True:
-    try:
-        d = os.read(fd, 1024)
-    except OSError:
-        break
+    d = rd(end)
     if not d:
         break
     rest += d
+if time.time() >= end:
+    os.kill(pid, signal.SIGKILL)
 _, st = os.waitpid(pid, 0)
 if pw.encode() in buf + rest:
     print("the passphrase was echoed"); sys.exit(0)
@@ -133,7 +144,7 @@ PY
 core_count() {
 	local brk=$1; shift
 	rm -f "$T/core"
-	gdb -q -batch -nx -ex 'set breakpoint pending on' -ex "break $brk" \
+	timeout 300 gdb -q -batch -nx -ex 'set breakpoint pending on' -ex "break $brk" \
 		-ex run -ex "gcore $T/core" -ex delete -ex continue \
 		--args "$@" > "$T/gdb.out" 2>&1
 	[ -s "$T/core" ] || { echo "no-core"; return; }

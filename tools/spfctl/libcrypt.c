@@ -99,12 +99,16 @@ static int pass_prompt_once(const char *prompt, char *buf, size_t *len)
 	noecho.c_lflag &= ~(ECHO | ECHONL);
 	noecho.c_lflag |= ICANON;
 	signals_set_termios(&old);
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/*
+	 * Echo off before the prompt: TCSAFLUSH drops what was typed before
+	 * it, so only what is typed after the prompt is read.
+	 */
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho)) {
 		ret = -errno;
 		goto out;
 	}
+	fputs(prompt, stderr);
+	fflush(stderr);
 	for (;;) {
 		ssize_t r = read(STDIN_FILENO, &c, 1);
 
