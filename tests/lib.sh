@@ -365,6 +365,21 @@ meta() {
 	return 1
 }
 
+# keys_setup: the key tests' (75-keys*) tools and fixtures: SPFKEYS, key,
+# enc (an encrypted image), enc_sha (its disk's sha256), c (the 3-image
+# encrypted chain).  FAIL keys-tools and returns 1 if spfkeys is not built.
+keys_setup() {
+	SPFKEYS=$SPF_TOOLS/spfkeys
+	key=$SPF_FIX/key
+	enc=$SPF_FIX/ctl/enc.spf
+	enc_sha=$(meta "$SPF_FIX/ctl/ctl.meta" enc_sha)
+	c=$SPF_FIX/conc
+	if [ ! -x "$SPFKEYS" ]; then
+		fail keys-tools "$SPFKEYS is not built (make -C tests/vm/abi)"
+		return 1
+	fi
+}
+
 # spf_devices: the attached /dev/spfN names (from sysfs), one a line.
 spf_devices() {
 	local d

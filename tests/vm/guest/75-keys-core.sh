@@ -6,16 +6,7 @@
 # and loads no symbols, which is slow under TCG.
 . "$(dirname "$0")/../../lib.sh"
 
-SPFKEYS=$SPF_TOOLS/spfkeys
-key=$SPF_FIX/key
-enc=$SPF_FIX/ctl/enc.spf
-enc_sha=$(meta "$SPF_FIX/ctl/ctl.meta" enc_sha)
-c=$SPF_FIX/conc
-
-if [ ! -x "$SPFKEYS" ]; then
-	fail keys-tools "$SPFKEYS is not built (make -C tests/vm/abi)"
-	finish
-fi
+keys_setup || finish
 
 # ---- the data key (spfkeys wipes its copies; the first scan checks it) ------------
 kenc=$("$SPFKEYS" datakey "$key" "$enc") || { fail keys-wipe-datakey "spfkeys datakey $enc failed"; finish; }

@@ -10,16 +10,7 @@
 # detach, and spfctl's memory at exit.)
 . "$(dirname "$0")/../../lib.sh"
 
-SPFKEYS=$SPF_TOOLS/spfkeys
-key=$SPF_FIX/key
-enc=$SPF_FIX/ctl/enc.spf
-enc_sha=$(meta "$SPF_FIX/ctl/ctl.meta" enc_sha)
-c=$SPF_FIX/conc
-
-if [ ! -x "$SPFKEYS" ]; then
-	fail keys-tools "$SPFKEYS is not built (make -C tests/vm/abi)"
-	finish
-fi
+keys_setup || finish
 
 # ---- the driver says it can ---------------------------------------------------
 feat=$("$SPFIOC" features | sed -n 's/^features=//p')
