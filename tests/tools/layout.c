@@ -64,5 +64,11 @@ int main(void)
 	F(spf_summary, bits);
 
 	F(spf_chunk_aad, uuid); F(spf_chunk_aad, chunk);
+	F(spf_log_record, magic); F(spf_log_record, state);
+	F(spf_log_record, reserved0); F(spf_log_record, seq);
+	F(spf_log_record, chunk); F(spf_log_record, length);
+	F(spf_log_record, data_crc); F(spf_log_record, nonce);
+	F(spf_log_record, reserved1); F(spf_log_record, crc);
+
 	return 0;
 }

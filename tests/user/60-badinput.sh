@@ -293,8 +293,8 @@ expect_error "ShadowProtect file where the parent should be" 1 "$auuid" \
 	"$SPFCTL" export "$img" "$T/sp.out"
 cp "$T/a.keep" "$T/ch/a.spf"
 
-fresh feat; spfpatch "$img" set h.incompat=^0x4
-bad "unknown incompat feature" "$img" "this image needs a newer spfblk/spfctl (feature 0x4)" "info verify export"
+fresh feat; spfpatch "$img" set h.incompat=^0x8
+bad "unknown incompat feature" "$img" "this image needs a newer spfblk/spfctl (feature 0x8)" "info verify export"
 fresh feat2; spfpatch "$img" set h.incompat=^0x8000000000000000
 bad "unknown incompat feature (bit 63)" "$img" "this image needs a newer spfblk/spfctl (feature 0x8000000000000000)" "info verify export"
 fresh compat; spfpatch "$img" set h.compat=^0x100

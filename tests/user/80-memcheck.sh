@@ -78,7 +78,7 @@ fi
 ASAN_BIN=$ROOT/tools/spfctl/spfctl-asan
 make -s -C "$ROOT/tools/spfctl" asan >"$T/asan-build.log" 2>&1 ||
 	{ fail "ASan build" "$(tail -n 3 "$T/asan-build.log" | tr '\n' ' ')"; finish; }
-scripts=${SPF_MEMCHECK_SCRIPTS:-"10-cli 20-roundtrip 30-chain 40-info 50-verify 55-merge 60-badinput 70-create-safety"}
+scripts=${SPF_MEMCHECK_SCRIPTS:-"10-cli 20-roundtrip 30-chain 40-info 50-verify 55-merge 60-badinput 70-create-safety 87-overlay"}
 jobs=${SPF_MEMCHECK_JOBS:-2}
 
 # asan_run NAME: re-run tests/user/NAME.sh with the ASan binary; results in

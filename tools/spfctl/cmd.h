@@ -24,6 +24,7 @@ int cmd_detach(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 
 /* parse_opts() result: --help was printed, exit 0. */
 #define CMD_HELP_SHOWN	(-2)
@@ -74,5 +75,21 @@ bool sysfs_u64(unsigned int idx, const char *name, u64 *v);
 int attach_chain(const char *image, struct chain_args *ca,
 		 const char *key_file, u32 flags, u64 cache, unsigned int *index);
 int detach_one(int ctl, unsigned int idx, bool lazy);
+/* Is the file (@dev, @ino) the overlay of an attached device?  *@idx: N. */
+bool overlay_attached(dev_t dev, ino_t ino, unsigned int *idx);
+
+/*
+ * cmd_recover.c, shared with detach.  overlay_open_msg() opens @path as
+ * an overlay, printing "spfctl: PATH: WHAT: REASON" when it is not one.
+ * overlay_finish() replays the overlay @path, reports a torn tail and
+ * (unless @check) seals it on top of @parent (NULL: its parent_name
+ * hint); exit status.  An overlay attached right now is refused unless
+ * @detached (detach has just removed its device).
+ */
+struct overlay;
+struct overlay *overlay_open_msg(const char *path, int oflags,
+				 const char *what);
+int overlay_finish(const char *path, const char *parent,
+		   const char *key_file, bool check, bool detached);
 
 #endif /* SPF_CMD_H */

@@ -695,38 +695,8 @@ static int run_pipeline(struct create_ctx *x, int fd, const char *spool_dir)
 
 static void build_header(struct create_ctx *x)
 {
-	struct spf_header *h = &x->hdr;
-	const struct spf_layer *p = x->parent ? chain_top(x->parent) : NULL;
-	const char *pname;
-
-	memset(h, 0, sizeof(*h));
-	memcpy(h->magic, SPF_MAGIC, SPF_MAGIC_LEN);
-	h->version = cpu_to_le32(SPF_VERSION);
-	h->header_size = cpu_to_le32(SPF_HEADER_SIZE);
-	h->chunk_shift = cpu_to_le32(__builtin_ctz(x->cs));
-	h->codec = cpu_to_le16(x->codec);
-	h->codec_level = cpu_to_le16(x->level);
-	h->create_time = cpu_to_le64((u64)time(NULL));
-	uuid_generate_v4(h->uuid);
-	memcpy(h->chain_uuid, h->uuid, 16);
-	if (x->encrypted)
-		h->incompat |= cpu_to_le64(SPF_INCOMPAT_ENCRYPTED);
-	if (x->o->label && x->o->label[0]) {
-		strcpy(h->label, x->o->label);
-		h->compat |= cpu_to_le64(SPF_COMPAT_LABEL);
-	}
-	if (!p)
-		return;
-	h->depth = cpu_to_le32(p->img.depth + 1);
-	memcpy(h->chain_uuid, p->img.chain_uuid, 16);
-	memcpy(h->parent_uuid, p->img.link_uuid, 16);
-	memcpy(h->parent_seal, p->img.link_seal, SPF_SEAL_LEN);
-	h->parent_disk_size = cpu_to_le64(p->img.disk_size);
-	pname = path_basename(p->path);
-	if (strlen(pname) < SPF_PARENT_NAME_LEN) {
-		strcpy(h->parent_name, pname);
-		h->compat |= cpu_to_le64(SPF_COMPAT_PARENT_NAME);
-	}
+	header_build(&x->hdr, x->cs, x->codec, x->level, x->encrypted,
+		     x->o->label, x->parent ? chain_top(x->parent) : NULL);
 }
 
 static int setup_keys(struct create_ctx *x)

@@ -26,6 +26,8 @@
 
 #include "cmd.h"
 #include "libchain.h"
+#include "libcodec.h"
+#include "libseal.h"
 
 #define CONTROL_PATH	"/dev/" SPF_CONTROL_NAME
 /* SPFCTL_SYSFS_BLOCK overrides /sys/block, for tests without the driver. */
@@ -128,9 +130,30 @@ static unsigned int list_devices(unsigned int **out)
 		free(p);
 	}
 	closedir(dp);
-	qsort(v, n, sizeof(*v), idx_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), idx_cmp);
 	*out = v;
 	return n;
+}
+
+bool overlay_attached(dev_t dev, ino_t ino, unsigned int *idx)
+{
+	unsigned int *v, n = list_devices(&v), i;
+	bool found = false;
+	struct stat st;
+
+	for (i = 0; i < n && !found; i++) {
+		char *path = sysfs_read(v[i], "spf/overlay");
+
+		if (path && *path && !stat(path, &st) && st.st_dev == dev &&
+		    st.st_ino == ino) {
+			found = true;
+			*idx = v[i];
+		}
+		free(path);
+	}
+	free(v);
+	return found;
 }
 
 /* ---- attach ---- */
@@ -144,7 +167,11 @@ static void attach_help(void)
 	printf("Usage: spfctl %s\n\n"
 	       "Map the chain that ends at IMAGE onto a new read-only /dev/spfN and\n"
 	       "print its name once the device and its partitions exist.  The chain\n"
-	       "is found and checked as for export; the kernel checks it again.\n\n"
+	       "is found and checked as for export; the kernel checks it again.\n"
+	       "With --writable the device is writable: the chain is never written,\n"
+	       "every write goes to the overlay OVERLAY (created if missing, else\n"
+	       "continued), which `spfctl detach` seals into a new incremental on top\n"
+	       "of IMAGE.\n\n"
 	       "Options:\n"
 	       "  -k, --key-file FILE  passphrase of an encrypted chain (- for stdin);\n"
 	       "                       otherwise it is asked for on the terminal\n"
@@ -158,6 +185,11 @@ static void attach_help(void)
 	       "  -L, --lazy           detach automatically on last close\n"
 	       "  -c, --cache SIZE     extent cache budget (e.g. 64M); default: the\n"
 	       "                       module's\n"
+	       "  -w, --writable       a writable device; needs --overlay\n"
+	       "  -o, --overlay FILE   the write-back overlay (a new file, or one\n"
+	       "                       left by an earlier writable attach of IMAGE)\n"
+	       "      --compress CODEC[:LEVEL]  codec of a new overlay's chunks: none,\n"
+	       "                       deflate, zstd or lz4 (default: IMAGE's)\n"
 	       "  -h, --help           show this help\n",
 	       attach_desc.usage);
 }
@@ -223,9 +255,12 @@ static int wait_nodes(unsigned int idx)
  * contrib/udev/60-spfblk.rules) exist when attach returns.  Without udevd
  * the /dev nodes, which devtmpfs makes, are all there is to wait for.
  */
-static void wait_udev(void)
+#define UDEV_SETTLE_SECONDS	"60"
+
+static void wait_udev(const char *dev)
 {
-	char *argv[] = { "udevadm", "settle", "--timeout=10", NULL };
+	char *argv[] = { "udevadm", "settle",
+			 "--timeout=" UDEV_SETTLE_SECONDS, NULL };
 	posix_spawn_file_actions_t fa;
 	int status, ret;
 	pid_t pid;
@@ -243,6 +278,9 @@ static void wait_udev(void)
 		return;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fprintf(stderr, PROG ": %s: udev did not settle within " UDEV_SETTLE_SECONDS " s; its /dev/disk/by-id links may appear later\n",
+			dev);
 }
 
 static void detach_index(int ctl, unsigned int idx)
@@ -285,37 +323,50 @@ static u64 driver_features(int ctl)
  * The keys are revoked and unlinked as soon as the call returns, and the
  * process keyring dies with the process in any case.
  */
-static int keyring_add(struct spf_chain *c, struct spf_layer_keydesc *d,
-		       long *ids)
+static int keyring_add_one(const char *path, const u8 *uuid_bin,
+			   const u8 *key, struct spf_layer_keydesc *d,
+			   long *idp)
+{
+	char uuid[37];
+	u8 rnd[8];
+	long id;
+
+	if (random_bytes(rnd, sizeof(rnd))) {
+		err_msg(path, "cannot name its key: no random bytes");
+		return -1;
+	}
+	uuid_format(uuid_bin, uuid);
+	snprintf(d->desc, sizeof(d->desc),
+		 "spfblk:%s:%02x%02x%02x%02x%02x%02x%02x%02x", uuid,
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+		 rnd[7]);
+	id = syscall(SYS_add_key, "logon", d->desc, key,
+		     (size_t)SPF_KEY_SIZE, KEY_SPEC_PROCESS_KEYRING);
+	if (id < 0) {
+		err_sys(path, errno, "cannot add its key to the kernel keyring");
+		return -1;
+	}
+	*idp = id;
+	return 0;
+}
+
+/* The layers' keys, then (element nr_layers) the overlay's. */
+static int keyring_add(struct spf_chain *c, const struct overlay *ov,
+		       struct spf_layer_keydesc *d, long *ids)
 {
 	unsigned int i;
 
 	for (i = 0; i < c->n; i++) {
 		struct spf_layer *l = c->layer[i];
-		char uuid[37];
-		u8 rnd[8];
-		long id;
 
-		if (!l->unlocked)
-			continue;
-		if (random_bytes(rnd, sizeof(rnd))) {
-			err_msg(l->path, "cannot name its key: no random bytes");
+		if (l->unlocked && keyring_add_one(l->path, l->img.uuid,
+						   l->keys.data, &d[i],
+						   &ids[i]))
 			return -1;
-		}
-		uuid_format(l->img.uuid, uuid);
-		snprintf(d[i].desc, sizeof(d[i].desc),
-			 "spfblk:%s:%02x%02x%02x%02x%02x%02x%02x%02x", uuid,
-			 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
-			 rnd[6], rnd[7]);
-		id = syscall(SYS_add_key, "logon", d[i].desc, l->keys.data,
-			     (size_t)SPF_KEY_SIZE, KEY_SPEC_PROCESS_KEYRING);
-		if (id < 0) {
-			err_sys(l->path, errno,
-				"cannot add its key to the kernel keyring");
-			return -1;
-		}
-		ids[i] = id;
 	}
+	if (ov && ov->unlocked)
+		return keyring_add_one(ov->path, ov->hdr->uuid, ov->keys.data,
+				       &d[c->n], &ids[c->n]);
 	return 0;
 }
 
@@ -333,9 +384,10 @@ static void keyring_remove(unsigned int n, const long *ids)
 }
 
 /* 0, -errno of the attach call, or 1 when the error is already printed. */
-static int do_attach(int ctl, struct spf_chain *c, u32 flags, u64 cache,
-		     unsigned int *index)
+static int do_attach(int ctl, struct spf_chain *c, struct overlay *ov,
+		     u32 flags, u64 cache, unsigned int *index)
 {
+	unsigned int nk = c->n + (ov ? 1 : 0);
 	bool can_keyring = driver_features(ctl) & SPF_FEAT_KEYRING;
 	struct spf_layer_keydesc *descs = NULL;
 	struct spf_layer_key *keys = NULL;
@@ -355,16 +407,18 @@ static int do_attach(int ctl, struct spf_chain *c, u32 flags, u64 cache,
 	}
 	memset(&a, 0, sizeof(a));
 	if (c->any_encrypted && via == KEY_VIA_KEYRING) {
-		descs = xzalloc(c->n * sizeof(*descs));
-		ids = xzalloc(c->n * sizeof(*ids));
+		descs = xzalloc(nk * sizeof(*descs));
+		ids = xzalloc(nk * sizeof(*ids));
 		a.keys = (__u64)(uintptr_t)descs;
 		flags |= SPF_ATTACH_F_KEYRING;
 	} else if (c->any_encrypted) {
-		keys = xzalloc(c->n * sizeof(*keys));
+		keys = xzalloc(nk * sizeof(*keys));
 		for (i = 0; i < c->n; i++)
 			if (c->layer[i]->unlocked)
 				memcpy(keys[i].key, c->layer[i]->keys.data,
 				       SPF_KEY_SIZE);
+		if (ov && ov->unlocked)
+			memcpy(keys[c->n].key, ov->keys.data, SPF_KEY_SIZE);
 		a.keys = (__u64)(uintptr_t)keys;
 	}
 	fds = xzalloc(c->n * sizeof(*fds));
@@ -374,14 +428,18 @@ static int do_attach(int ctl, struct spf_chain *c, u32 flags, u64 cache,
 	a.nr_layers = c->n;
 	a.flags = flags;
 	a.cache_bytes = cache;
-	if (descs && keyring_add(c, descs, ids))
+	if (ov) {
+		a.flags |= SPF_ATTACH_F_WRITABLE;
+		a.overlay_fd = ov->fd;
+	}
+	if (descs && keyring_add(c, ov, descs, ids))
 		ret = 1;
 	else
 		ret = ioctl(ctl, SPF_IOC_ATTACH, &a) ? -errno : 0;
 	if (ids)
-		keyring_remove(c->n, ids);
+		keyring_remove(nk, ids);
 	if (keys) {
-		OPENSSL_cleanse(keys, c->n * sizeof(*keys));
+		OPENSSL_cleanse(keys, nk * sizeof(*keys));
 		free(keys);
 	}
 	free(descs);
@@ -391,25 +449,118 @@ static int do_attach(int ctl, struct spf_chain *c, u32 flags, u64 cache,
 	return ret;
 }
 
-int attach_chain(const char *image, struct chain_args *ca,
-		 const char *key_file, u32 flags, u64 cache, unsigned int *index)
+/* --writable --overlay FILE [--compress CODEC[:LEVEL]] */
+struct ovl_opts {
+	const char *path;
+	int codec, level;		/* -1: IMAGE's */
+	bool created;			/* out: a new overlay */
+};
+
+static void ovl_refuse(const char *path, const char *why)
+{
+	err_msg(path, "cannot use as overlay: %s", why);
+}
+
+/*
+ * Open (or first create) the overlay for a writable attach of @c and
+ * check that it belongs on top of the chain's top image.
+ */
+static struct overlay *ovl_prepare(struct spf_chain *c, struct ovl_opts *oo,
+				   const struct pass *pass)
+{
+	const struct spf_layer *top = chain_top(c);
+	struct overlay *o;
+	struct spf_msg msg;
+	unsigned int i, idx;
+	struct stat st;
+
+	if (!lstat(oo->path, &st)) {
+		for (i = 0; i < c->n; i++) {
+			if (c->layer[i]->dev == st.st_dev &&
+			    c->layer[i]->ino == st.st_ino) {
+				ovl_refuse(oo->path, "is an image of the chain");
+				return NULL;
+			}
+		}
+	} else if (errno == ENOENT) {
+		if (overlay_create(oo->path, top, oo->codec, oo->level, pass))
+			return NULL;
+		oo->created = true;
+	} else {
+		err_sys(oo->path, errno, "cannot stat");
+		return NULL;
+	}
+	o = overlay_open_msg(oo->path, O_RDWR, "cannot use as overlay");
+	if (!o)
+		return NULL;
+	if (!oo->created && oo->codec >= 0) {
+		ovl_refuse(oo->path, "--compress is only for a new overlay");
+		goto fail;
+	}
+	if (memcmp(o->img.chain_uuid, top->img.chain_uuid, 16)) {
+		ovl_refuse(oo->path, "belongs to another chain");
+		goto fail;
+	}
+	if (spf_check_link(&o->img, &top->img, &msg)) {
+		char *why = xasprintf("its parent is not %s: %s", top->path,
+				      msg.text);
+
+		ovl_refuse(oo->path, why);
+		free(why);
+		goto fail;
+	}
+	if (overlay_attached(o->dev, o->ino, &idx)) {
+		char *why = xasprintf("already attached as /dev/spf%u", idx);
+
+		ovl_refuse(oo->path, why);
+		free(why);
+		goto fail;
+	}
+	if (o->img.encrypted && overlay_unlock(o, pass))
+		goto fail;
+	return o;
+fail:
+	overlay_close(o);
+	return NULL;
+}
+
+static int attach_chain_ovl(const char *image, struct chain_args *ca,
+			    const char *key_file, u32 flags, u64 cache,
+			    struct ovl_opts *oo, unsigned int *index)
 {
 	struct spf_chain *c = NULL;
+	struct overlay *ov = NULL;
+	struct pass pass = { 0 };
 	unsigned int idx;
-	int ctl, ret = EXIT_FAIL;
+	char devname[32];
+	int ctl = -1, ret = EXIT_FAIL;
 
-	ctl = open_control();
-	if (ctl < 0)
-		return EXIT_FAIL;
+	/* A writable attach checks its overlay first, driver or not. */
+	if (!oo) {
+		ctl = open_control();
+		if (ctl < 0)
+			return EXIT_FAIL;
+	}
 	raise_nofile_limit();
 	c = chain_open(image, ca->files, ca->n);
-	if (!c || chain_unlock(c, key_file, false))
+	if (!c)
+		goto out;
+	if (oo ? chain_unlock_keep(c, key_file, &pass) :
+		 chain_unlock(c, key_file, false))
 		goto out;
 	if (c->n > SPF_MAX_DEPTH + 1) {
 		err_msg(image, "chain of %u images is too deep", c->n);
 		goto out;
 	}
-	ret = do_attach(ctl, c, flags, cache, &idx);
+	if (oo) {
+		ov = ovl_prepare(c, oo, &pass);
+		if (!ov)
+			goto out;
+		ctl = open_control();
+		if (ctl < 0)
+			goto out;
+	}
+	ret = do_attach(ctl, c, ov, flags, cache, &idx);
 	if (ret) {
 		if (ret < 0)
 			attach_error(image, ret);
@@ -423,23 +574,68 @@ int attach_chain(const char *image, struct chain_args *ca,
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	wait_udev();
+	snprintf(devname, sizeof(devname), "/dev/spf%u", idx);
+	wait_udev(devname);
 	*index = idx;
 	ret = EXIT_OK;
 out:
+	/* A new overlay the kernel never took holds nothing: remove it. */
+	if (ret && oo && oo->created)
+		unlink(oo->path);
+	overlay_close(ov);
+	pass_free(&pass);
 	chain_close(c);		/* wipes the unwrapped keys */
-	close(ctl);
+	if (ctl >= 0)
+		close(ctl);
 	return ret;
 }
 
+int attach_chain(const char *image, struct chain_args *ca,
+		 const char *key_file, u32 flags, u64 cache, unsigned int *index)
+{
+	return attach_chain_ovl(image, ca, key_file, flags, cache, NULL,
+				index);
+}
+
 static int attach(const char *image, struct chain_args *ca,
-		  const char *key_file, u32 flags, u64 cache)
+		  const char *key_file, u32 flags, u64 cache,
+		  struct ovl_opts *oo)
 {
 	unsigned int idx;
-	int ret = attach_chain(image, ca, key_file, flags, cache, &idx);
+	int ret = attach_chain_ovl(image, ca, key_file, flags, cache, oo,
+				   &idx);
 
 	if (!ret)
 		printf("/dev/spf%u\n", idx);
+	if (!ret && oo)
+		fprintf(stderr, PROG ": /dev/spf%u: writable; writes go to %s%s; `spfctl detach /dev/spf%u` seals it\n",
+			idx, oo->path, oo->created ? " (new)" : "", idx);
+	return ret;
+}
+
+/* --compress CODEC[:LEVEL] */
+static int parse_compress(const char *arg, struct ovl_opts *oo)
+{
+	char *name = xstrdup(arg), *colon = strchr(name, ':');
+	int min, max, ret = 0;
+	u64 v;
+
+	if (colon)
+		*colon++ = '\0';
+	oo->codec = codec_from_name(name);
+	if (oo->codec < 0) {
+		ret = usage_error(&attach_desc, "invalid codec '%s' (none, deflate, zstd or lz4)",
+				  name);
+	} else if (colon && (!codec_level_range(oo->codec, &min, &max) ||
+			     parse_uint(colon, min, max, &v))) {
+		ret = codec_level_range(oo->codec, &min, &max) ?
+		      usage_error(&attach_desc, "invalid level '%s' for %s (%d to %d)",
+				  colon, name, min, max) :
+		      usage_error(&attach_desc, "%s takes no level", name);
+	} else if (colon) {
+		oo->level = v;
+	}
+	free(name);
 	return ret;
 }
 
@@ -452,20 +648,32 @@ int cmd_attach(int argc, char **argv)
 		{ "lazy",	 no_argument,       NULL, 'L' },
 		{ "cache",	 required_argument, NULL, 'c' },
 		{ "key-via",	 required_argument, NULL, 'V' },
+		{ "writable",	 no_argument,       NULL, 'w' },
+		{ "overlay",	 required_argument, NULL, 'o' },
+		{ "compress",	 required_argument, NULL, 'Z' },
 		{ "help",	 no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct ovl_opts oo = { .codec = -1, .level = -1 };
 	struct chain_args ca = { 0 };
 	const char *key_file = NULL;
+	bool writable = false, compress = false;
 	u32 flags = 0;
 	u64 cache = 0;
 	char *image;
 	int c, ret = EXIT_USAGE;
 
-	while ((c = getopt_long(argc, argv, ":k:PLc:h", longopts,
+	while ((c = getopt_long(argc, argv, ":k:PLc:wo:h", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'k': key_file = optarg; break;
+		case 'w': writable = true; break;
+		case 'o': oo.path = optarg; break;
+		case 'Z':
+			compress = true;
+			if (parse_compress(optarg, &oo))
+				goto out;
+			break;
 		case 'C': chain_args_add(&ca, optarg); break;
 		case 'P': flags |= SPF_ATTACH_F_NO_PARTSCAN; break;
 		case 'L': flags |= SPF_ATTACH_F_AUTOCLEAR; break;
@@ -496,8 +704,23 @@ int cmd_attach(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!take_args(&attach_desc, argc, argv, 1, &ca, &image))
-		ret = attach(image, &ca, key_file, flags, cache);
+	if (take_args(&attach_desc, argc, argv, 1, &ca, &image))
+		goto out;
+	if (writable != !!oo.path) {
+		usage_error(&attach_desc, writable ? "--writable needs --overlay FILE" :
+			    "--overlay needs --writable");
+		goto out;
+	}
+	if (compress && !writable) {
+		usage_error(&attach_desc, "--compress needs --writable --overlay");
+		goto out;
+	}
+	if (writable && (flags & SPF_ATTACH_F_AUTOCLEAR)) {
+		usage_error(&attach_desc, "--lazy cannot be used with --writable (the overlay is sealed by spfctl detach)");
+		goto out;
+	}
+	ret = attach(image, &ca, key_file, flags, cache,
+		     writable ? &oo : NULL);
 out:
 	chain_args_free(&ca);
 	return ret;
@@ -506,19 +729,37 @@ out:
 /* ---- detach ---- */
 
 static const struct cmd_desc detach_desc = {
-	"detach", "detach [--lazy] DEVICE|IMAGE... | --all",
+	"detach", "detach [--lazy] [--discard] [--key-file FILE] DEVICE|IMAGE... | --all",
 };
 
 static void detach_help(void)
 {
 	printf("Usage: spfctl %s\n\n"
 	       "Remove /dev/spfN devices.  DEVICE is /dev/spfN or spfN; IMAGE removes\n"
-	       "every device whose top image is that file.\n\n"
+	       "every device whose top image is that file.  A writable device's\n"
+	       "overlay is sealed once the device is gone: it becomes an incremental\n"
+	       "on top of the device's image, in place.  If sealing fails, the device\n"
+	       "is still detached; `spfctl recover OVERLAY` finishes the job.\n\n"
 	       "Options:\n"
-	       "  -a, --all   remove every spf device\n"
-	       "  -L, --lazy  detach on last close when a device is in use\n"
-	       "  -h, --help  show this help\n",
+	       "  -a, --all            remove every spf device\n"
+	       "  -L, --lazy           detach on last close when a device is in use\n"
+	       "                       (not for a writable device)\n"
+	       "  -D, --discard        delete a writable device's overlay instead of\n"
+	       "                       sealing it: its writes are lost\n"
+	       "  -k, --key-file FILE  passphrase of an encrypted overlay (- for\n"
+	       "                       stdin); otherwise it is asked for on the terminal\n"
+	       "  -h, --help           show this help\n",
 	       detach_desc.usage);
+}
+
+/* Whether /sys/block/spfN/@attr reads "1". */
+static bool sysfs_read_flag(unsigned int idx, const char *attr)
+{
+	char *v = sysfs_read(idx, attr);
+	bool set = v && v[0] == '1';
+
+	free(v);
+	return set;
 }
 
 int detach_one(int ctl, unsigned int idx, bool lazy)
@@ -531,13 +772,68 @@ int detach_one(int ctl, unsigned int idx, bool lazy)
 		d.flags = SPF_DETACH_F_LAZY;
 	if (!ioctl(ctl, SPF_IOC_DETACH, &d))
 		return 0;
-	if (errno == EBUSY)
+	if (errno == EBUSY && !lazy && sysfs_read_flag(idx, "spf/writable"))
+		err_msg(dev, "detach failed: device is in use (a writable device is detached, and its overlay sealed, once nothing uses it)");
+	else if (errno == EBUSY)
 		err_msg(dev, "detach failed: device is in use (use --lazy to detach on last close)");
 	else if (errno == ENXIO || errno == ENODEV || errno == ENOENT)
 		err_msg(dev, "detach failed: no such device");
 	else
 		err_sys(dev, errno, "detach failed");
 	return -1;
+}
+
+struct detach_opts {
+	bool lazy;
+	bool discard;
+	const char *key_file;
+};
+
+/* Detach N and, if it was writable, seal (or discard) its overlay. */
+static int detach_dev(int ctl, unsigned int idx, const struct detach_opts *o)
+{
+	char *overlay = NULL, *files = NULL, *parent = NULL;
+	u64 writable = 0;
+	int ret;
+
+	if (sysfs_u64(idx, "spf/writable", &writable) && writable) {
+		overlay = sysfs_read(idx, "spf/overlay");
+		if (!overlay || !*overlay) {
+			err_msg(NULL, "/dev/spf%u: detach failed: cannot read its overlay's name from sysfs",
+				idx);
+			free(overlay);
+			return -1;
+		}
+		if (o->lazy) {
+			free(overlay);
+			return usage_error(&detach_desc,
+					   "/dev/spf%u is writable: --lazy would leave its overlay unsealed; detach it when it is no longer in use",
+					   idx);
+		}
+		files = sysfs_read(idx, "spf/backing_files");
+		if (files)
+			parent = xstrdup(last_line(files));
+	}
+	ret = detach_one(ctl, idx, o->lazy);
+	if (!ret && overlay) {
+		if (o->discard) {
+			if (unlink(overlay)) {
+				err_sys(overlay, errno, "cannot delete the overlay");
+				ret = -1;
+			} else {
+				printf(PROG ": discarded %s\n", overlay);
+			}
+		} else if (overlay_finish(overlay, parent, o->key_file,
+					  false, true)) {
+			err_msg(overlay, "not sealed (/dev/spf%u is detached); run spfctl recover %s",
+				idx, overlay);
+			ret = -1;
+		}
+	}
+	free(overlay);
+	free(files);
+	free(parent);
+	return ret;
 }
 
 /* "/dev/spfN" or "spfN" -> N. */
@@ -550,7 +846,16 @@ static int parse_device(const char *arg, unsigned int *idx)
 }
 
 /* Devices whose top backing file is @image (same file). */
-static int detach_image(int ctl, const char *image, bool lazy)
+/* Results of several detaches: a usage error wins, then a failure. */
+static int detach_merge(int a, int b)
+{
+	if (a == EXIT_USAGE || b == EXIT_USAGE)
+		return EXIT_USAGE;
+	return a || b ? -1 : 0;
+}
+
+static int detach_image(int ctl, const char *image,
+			const struct detach_opts *o)
 {
 	unsigned int *v, n = list_devices(&v), i, found = 0;
 	struct stat want, st;
@@ -567,8 +872,7 @@ static int detach_image(int ctl, const char *image, bool lazy)
 		if (files && !stat(last_line(files), &st) &&
 		    st.st_dev == want.st_dev && st.st_ino == want.st_ino) {
 			found++;
-			if (detach_one(ctl, v[i], lazy))
-				ret = -1;
+			ret = detach_merge(ret, detach_dev(ctl, v[i], o));
 		}
 		free(files);
 	}
@@ -580,28 +884,27 @@ static int detach_image(int ctl, const char *image, bool lazy)
 	return ret;
 }
 
-static int detach_arg(int ctl, const char *arg, bool lazy)
+static int detach_arg(int ctl, const char *arg, const struct detach_opts *o)
 {
 	unsigned int idx;
 	struct stat st;
 
 	if (!parse_device(arg, &idx))
-		return detach_one(ctl, idx, lazy);
+		return detach_dev(ctl, idx, o);
 	if (!stat(arg, &st) && S_ISBLK(st.st_mode)) {
 		err_msg(arg, "detach failed: not an spf device");
 		return -1;
 	}
-	return detach_image(ctl, arg, lazy);
+	return detach_image(ctl, arg, o);
 }
 
-static int detach_all(int ctl, bool lazy)
+static int detach_all(int ctl, const struct detach_opts *o)
 {
 	unsigned int *v, n = list_devices(&v), i;
 	int ret = 0;
 
 	for (i = 0; i < n; i++)
-		if (detach_one(ctl, v[i], lazy))
-			ret = -1;
+		ret = detach_merge(ret, detach_dev(ctl, v[i], o));
 	free(v);
 	return ret;
 }
@@ -611,16 +914,22 @@ int cmd_detach(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "all",	no_argument, NULL, 'a' },
 		{ "lazy",	no_argument, NULL, 'L' },
+		{ "discard",	no_argument, NULL, 'D' },
+		{ "key-file",	required_argument, NULL, 'k' },
 		{ "help",	no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool all = false, lazy = false;
+	struct detach_opts o = { 0 };
+	bool all = false;
 	int c, i, ctl, ret = 0;
 
-	while ((c = getopt_long(argc, argv, ":aLh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":aLDk:h", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'a': all = true; break;
-		case 'L': lazy = true; break;
+		case 'L': o.lazy = true; break;
+		case 'D': o.discard = true; break;
+		case 'k': o.key_file = optarg; break;
 		case 'h': detach_help(); return EXIT_OK;
 		default: return bad_option(&detach_desc, c, argv);
 		}
@@ -629,16 +938,17 @@ int cmd_detach(int argc, char **argv)
 		return usage_error(&detach_desc, all ?
 				   "--all takes no other argument" :
 				   "missing argument");
+	if (o.lazy && o.discard)
+		return usage_error(&detach_desc, "--discard cannot be used with --lazy");
 	ctl = open_control();
 	if (ctl < 0)
 		return EXIT_FAIL;
 	if (all)
-		ret = detach_all(ctl, lazy);
+		ret = detach_all(ctl, &o);
 	for (i = optind; i < argc; i++)
-		if (detach_arg(ctl, argv[i], lazy))
-			ret = -1;
+		ret = detach_merge(ret, detach_arg(ctl, argv[i], &o));
 	close(ctl);
-	return ret ? EXIT_FAIL : EXIT_OK;
+	return ret == EXIT_USAGE ? EXIT_USAGE : ret ? EXIT_FAIL : EXIT_OK;
 }
 
 /* ---- list ---- */
@@ -652,7 +962,8 @@ static void list_help(void)
 	printf("Usage: spfctl %s\n\n"
 	       "List the attached spf devices: DEVICE, IMAGE (the top image), DEPTH\n"
 	       "(images in the chain), SIZE, CODEC (of each image, base first),\n"
-	       "ENCRYPTED and CACHE (extent cache in use / budget).\n\n"
+	       "ENCRYPTED, CACHE (extent cache in use / budget), WRITABLE and\n"
+	       "OVERLAY (a writable device's write-back overlay, else -).\n\n"
 	       "Options:\n"
 	       "  -J, --json        typed JSON output (cache as two numbers)\n"
 	       "  -b, --bytes       sizes in bytes\n"
@@ -666,7 +977,8 @@ struct list_opts {
 };
 
 enum { COL_DEVICE, COL_IMAGE, COL_DEPTH, COL_SIZE, COL_CODEC, COL_ENC,
-       COL_CACHE, COL_CACHE_BYTES, COL_CACHE_BUDGET, NR_COLS };
+       COL_CACHE, COL_CACHE_BYTES, COL_CACHE_BUDGET, COL_WRITABLE,
+       COL_OVERLAY, NR_COLS };
 
 static const struct {
 	const char *name;
@@ -687,6 +999,10 @@ static const struct {
 			       SCOLS_JSON_NUMBER },
 	[COL_CACHE_BUDGET] = { "CACHE-BUDGET", 0.1, SCOLS_FL_RIGHT,
 			       SCOLS_JSON_NUMBER },
+	[COL_WRITABLE]	   = { "WRITABLE", 0.05, SCOLS_FL_RIGHT,
+			       SCOLS_JSON_BOOLEAN },
+	[COL_OVERLAY]	   = { "OVERLAY", 0.3, SCOLS_FL_NOEXTREMES,
+			       SCOLS_JSON_STRING },
 };
 
 static bool col_shown(const struct list_opts *o, int col)
@@ -772,6 +1088,15 @@ static char *cell(const struct list_opts *o, unsigned int idx, int col)
 	case COL_CACHE_BUDGET:
 		sysfs_u64(idx, "spf/cache_budget", &v);
 		return xasprintf("%llu", (unsigned long long)v);
+	case COL_WRITABLE:
+		sysfs_u64(idx, "spf/writable", &v);
+		return xstrdup(v ? "1" : "0");
+	case COL_OVERLAY:
+		s = sysfs_read(idx, "spf/overlay");
+		if (s && *s)
+			return s;
+		free(s);
+		return o->json ? NULL : xstrdup("-");
 	}
 	return xstrdup("");
 }

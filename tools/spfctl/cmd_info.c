@@ -3,6 +3,8 @@
  * spfctl info: what one image is.  One list of fields drives both the
  * human output and --json.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "cmd.h"
 #include "libchain.h"
 #include "libjson.h"
+#include "libseal.h"
 
 static const struct cmd_desc desc = {
 	"info", "info [--json] [--key-file FILE] IMAGE",
@@ -26,8 +29,11 @@ static void help(void)
 	       "  -k, --key-file FILE  check the passphrase in FILE (- for stdin)\n"
 	       "                       against an encrypted image\n"
 	       "  -h, --help           show this help\n\n"
-	       "Exit status: 0 for a sealed image, 1 if it cannot be read or was not\n"
-	       "finalised (its header is still shown), 2 for a usage error.\n",
+	       "IMAGE may also be an unsealed write-back overlay (spfctl attach\n"
+	       "--writable): its records are replayed and summarised.\n\n"
+	       "Exit status: 0 for a sealed image or an overlay, 1 if it cannot be\n"
+	       "read or was not finalised (its header is still shown), 2 for a usage\n"
+	       "error.\n",
 	       desc.usage);
 }
 
@@ -250,14 +256,79 @@ static void show(struct emit *e, const struct spf_layer *l, const char *why,
 	f_str(e, "state:state", state);
 }
 
+/* An unsealed write-back overlay: its header and a replay summary. */
+static int info_overlay(struct overlay *o, bool json, const char *key_file)
+{
+	const struct spf_image *img = &o->img;
+	struct emit e = { .json = json };
+	int unlock = -1;
+	struct pass pass;
+	char state[400];
+
+	if (overlay_replay(o))
+		return EXIT_FAIL;
+	if (key_file && img->encrypted) {
+		unlock = 1;
+		if (!pass_get(key_file, o->path, false, &pass)) {
+			unlock = overlay_unlock(o, &pass) ? 1 : 0;
+			pass_free(&pass);
+		}
+	}
+	snprintf(state, sizeof(state), "unsealed write-back overlay: seal it by detaching its device, or with `spfctl recover %s`",
+		 o->path);
+	if (json)
+		json_begin(&e.j, stdout);
+	f_str(&e, "file:file", o->path);
+	f_str(&e, "type:type", "overlay");
+	f_u64(&e, "format version:format_version", SPF_VERSION);
+	f_size(&e, "file size:file_size", o->size);
+	f_size(&e, "disk size:disk_size", img->disk_size);
+	f_size(&e, "chunk size:chunk_size", img->chunk_size);
+	f_u64(&e, "chunks:chunks", img->nr_chunks);
+	f_str(&e, "codec:codec", spf_codec_name(img->codec));
+	f_u64(&e, "codec level:codec_level", img->codec_level);
+	f_u64(&e, "records:records", o->nr);
+	f_u64(&e, "record chunks:record_chunks", o->distinct);
+	f_u64(&e, "superseded:superseded", o->nr - o->distinct);
+	f_size(&e, "record bytes:record_bytes", o->data_bytes);
+	f_size(&e, "torn tail:torn_tail_bytes", overlay_torn_bytes(o));
+	f_str(&e, "torn tail reason:torn_tail_reason",
+	      o->end == o->size ? NULL : o->torn_why);
+	f_bool(&e, "encrypted:encrypted", img->encrypted);
+	if (unlock >= 0)
+		f_bool(&e, "passphrase ok:passphrase_ok", unlock == 0);
+	f_uuid(&e, "uuid:uuid", img->uuid, true);
+	f_uuid(&e, "chain uuid:chain_uuid", img->chain_uuid, true);
+	f_u64(&e, "depth:depth", img->depth);
+	f_uuid(&e, "parent uuid:parent_uuid", img->parent_uuid, true);
+	f_str(&e, "parent name:parent_name",
+	      o->hdr->parent_name[0] ? o->hdr->parent_name : NULL);
+	f_time(&e, "created:created", img->create_time, true);
+	f_bool(&e, "sealed:sealed", false);
+	f_str(&e, "state:state", state);
+	if (json)
+		json_end(&e.j);
+	if (fflush(stdout) || ferror(stdout)) {
+		err_sys("stdout", errno, "write failed");
+		return EXIT_FAIL;
+	}
+	return unlock > 0 ? EXIT_FAIL : EXIT_OK;
+}
+
 static int info(const char *path, bool json, const char *key_file)
 {
 	struct spf_layer *l;
+	struct overlay *o;
 	struct emit e = { .json = json };
 	char why[256];
 	int ret, unlock = -1;
 	struct pass pass;
 
+	if (!overlay_open(path, O_RDONLY, &o, why, sizeof(why))) {
+		ret = info_overlay(o, json, key_file);
+		overlay_close(o);
+		return ret;
+	}
 	ret = layer_open(path, LAYER_HEADER_ONLY, &l, why, sizeof(why));
 	if (!l) {
 		err_msg(path, "%s", why);

@@ -649,7 +649,23 @@ static struct spf_layer *first_encrypted(struct spf_chain *c)
 	return NULL;
 }
 
+static int unlock(struct spf_chain *c, const char *key_file, bool optional,
+		  struct pass *keep);
+
 int chain_unlock(struct spf_chain *c, const char *key_file, bool optional)
+{
+	return unlock(c, key_file, optional, NULL);
+}
+
+int chain_unlock_keep(struct spf_chain *c, const char *key_file,
+		      struct pass *keep)
+{
+	memset(keep, 0, sizeof(*keep));
+	return unlock(c, key_file, false, keep);
+}
+
+static int unlock(struct spf_chain *c, const char *key_file, bool optional,
+		  struct pass *keep)
 {
 	struct spf_layer *l = first_encrypted(c);
 	bool prompt = !key_file;
@@ -679,7 +695,10 @@ int chain_unlock(struct spf_chain *c, const char *key_file, bool optional)
 		l->unlocked = true;
 	if (!ret)
 		ret = chain_unlock_all(c, &pass);
-	pass_free(&pass);
+	if (!ret && keep)
+		*keep = pass;
+	else
+		pass_free(&pass);
 	return ret ? -1 : 0;
 }
 

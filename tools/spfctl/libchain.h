@@ -66,6 +66,12 @@ static inline struct spf_layer *chain_top(const struct spf_chain *c)
  * empty answer at the prompt skips unlocking and returns 1.
  */
 int chain_unlock(struct spf_chain *c, const char *key_file, bool optional);
+/*
+ * The same (not optional), keeping the passphrase in *@keep for the
+ * caller to use and pass_free() (keep->buf NULL: nothing is encrypted).
+ */
+int chain_unlock_keep(struct spf_chain *c, const char *key_file,
+		      struct pass *keep);
 /* Unlock one layer with a passphrase; prints "cannot unlock" errors. */
 int layer_unlock(struct spf_layer *l, const struct pass *pass);
 

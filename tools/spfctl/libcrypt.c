@@ -7,6 +7,7 @@
  * key_check = GCM tag of the empty message under the data key, nonce
  * SPF_NONCE_KEY_CHECK, AAD = image uuid.  Chunks: AES-256-GCM under the
  * data key, nonce = le64(chunk) || 0000, AAD = struct spf_chunk_aad.
+ * Write-back overlay records: the same under the record's own nonce.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -435,15 +436,19 @@ void crypt_ws_free(struct crypt_ws *ws)
 	free(ws);
 }
 
+/* Start one AEAD operation: @nonce NULL means the chunk's own nonce. */
 static int gcm_start(struct crypt_ws *ws, int enc, const u8 *key,
-		     const u8 *uuid, u64 chunk)
+		     const u8 *uuid, u64 chunk, const u8 *nonce_in)
 {
 	struct spf_chunk_aad aad;
 	u8 nonce[SPF_GCM_NONCE_LEN] = { 0 };
 	__le64 c = cpu_to_le64(chunk);
 	int n;
 
-	memcpy(nonce, &c, sizeof(c));
+	if (nonce_in)
+		memcpy(nonce, nonce_in, SPF_GCM_NONCE_LEN);
+	else
+		memcpy(nonce, &c, sizeof(c));
 	memcpy(aad.uuid, uuid, 16);
 	aad.chunk = c;
 	if (ws->mode != enc || memcmp(ws->key, key, SPF_KEY_LEN)) {
@@ -460,12 +465,13 @@ static int gcm_start(struct crypt_ws *ws, int enc, const u8 *key,
 	return 0;
 }
 
-int chunk_encrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
-		  u64 chunk, const u8 *in, size_t len, u8 *out)
+static int gcm_seal(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
+		    u64 chunk, const u8 *nonce, const u8 *in, size_t len,
+		    u8 *out)
 {
 	int n;
 
-	if (gcm_start(ws, 1, key, uuid, chunk) ||
+	if (gcm_start(ws, 1, key, uuid, chunk, nonce) ||
 	    EVP_CipherUpdate(ws->gcm, out, &n, in, len) != 1 ||
 	    EVP_CipherFinal_ex(ws->gcm, out + len, &n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ws->gcm, EVP_CTRL_GCM_GET_TAG,
@@ -474,20 +480,45 @@ int chunk_encrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
 	return 0;
 }
 
-int chunk_decrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
-		  u64 chunk, u8 *buf, size_t len)
+static int gcm_open(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
+		    u64 chunk, const u8 *nonce, u8 *buf, size_t len)
 {
 	size_t plen = len - SPF_GCM_TAG_LEN;
 	int n;
 
 	if (len < SPF_GCM_TAG_LEN ||
-	    gcm_start(ws, 0, key, uuid, chunk) ||
+	    gcm_start(ws, 0, key, uuid, chunk, nonce) ||
 	    EVP_CipherUpdate(ws->gcm, buf, &n, buf, plen) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ws->gcm, EVP_CTRL_GCM_SET_TAG,
 				SPF_GCM_TAG_LEN, buf + plen) != 1 ||
 	    EVP_CipherFinal_ex(ws->gcm, buf + plen, &n) != 1)
 		return -1;
 	return 0;
+}
+
+int chunk_encrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
+		  u64 chunk, const u8 *in, size_t len, u8 *out)
+{
+	return gcm_seal(ws, key, uuid, chunk, NULL, in, len, out);
+}
+
+int chunk_decrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
+		  u64 chunk, u8 *buf, size_t len)
+{
+	return gcm_open(ws, key, uuid, chunk, NULL, buf, len);
+}
+
+int record_encrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
+		   u64 chunk, const u8 *nonce, const u8 *in, size_t len,
+		   u8 *out)
+{
+	return gcm_seal(ws, key, uuid, chunk, nonce, in, len, out);
+}
+
+int record_decrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
+		   u64 chunk, const u8 *nonce, u8 *buf, size_t len)
+{
+	return gcm_open(ws, key, uuid, chunk, nonce, buf, len);
 }
 
 int chunk_digest(struct crypt_ws *ws, bool keyed, const u8 *buf,

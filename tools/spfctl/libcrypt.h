@@ -75,6 +75,15 @@ int chunk_encrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
 /* Decrypt @len bytes (tag included) in place; 0, or -1 on a bad tag. */
 int chunk_decrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
 		  u64 chunk, u8 *buf, size_t len);
+/*
+ * The same for a write-back overlay's record (docs/format.md section 11):
+ * its own random @nonce (SPF_GCM_NONCE_LEN bytes) instead of the chunk's.
+ */
+int record_encrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
+		   u64 chunk, const u8 *nonce, const u8 *in, size_t len,
+		   u8 *out);
+int record_decrypt(struct crypt_ws *ws, const u8 *key, const u8 *uuid,
+		   u64 chunk, const u8 *nonce, u8 *buf, size_t len);
 /* Content digest: keyed BLAKE2b for encrypted images, else BLAKE2b. */
 int chunk_digest(struct crypt_ws *ws, bool keyed, const u8 *buf,
 		 size_t len, u8 out[SPF_DIGEST_LEN]);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libchain.h"
 #include "libwriter.h"
 
 #define OUT_BUF_SIZE		(4U << 20)
@@ -463,4 +464,42 @@ int writer_finish(struct spf_writer *w, u64 disk_size)
 	if (leaf_flush(w))
 		return -1;
 	return write_tail(w, nr_chunks);
+}
+
+/* ---- headers ---- */
+
+void header_build(struct spf_header *h, u32 chunk_size, int codec,
+		  int level, bool encrypted, const char *label,
+		  const struct spf_layer *p)
+{
+	const char *pname;
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, SPF_MAGIC, SPF_MAGIC_LEN);
+	h->version = cpu_to_le32(SPF_VERSION);
+	h->header_size = cpu_to_le32(SPF_HEADER_SIZE);
+	h->chunk_shift = cpu_to_le32(__builtin_ctz(chunk_size));
+	h->codec = cpu_to_le16(codec);
+	h->codec_level = cpu_to_le16(level);
+	h->create_time = cpu_to_le64((u64)time(NULL));
+	uuid_generate_v4(h->uuid);
+	memcpy(h->chain_uuid, h->uuid, 16);
+	if (encrypted)
+		h->incompat |= cpu_to_le64(SPF_INCOMPAT_ENCRYPTED);
+	if (label && label[0]) {
+		strcpy(h->label, label);
+		h->compat |= cpu_to_le64(SPF_COMPAT_LABEL);
+	}
+	if (!p)
+		return;
+	h->depth = cpu_to_le32(p->img.depth + 1);
+	memcpy(h->chain_uuid, p->img.chain_uuid, 16);
+	memcpy(h->parent_uuid, p->img.link_uuid, 16);
+	memcpy(h->parent_seal, p->img.link_seal, SPF_SEAL_LEN);
+	h->parent_disk_size = cpu_to_le64(p->img.disk_size);
+	pname = path_basename(p->path);
+	if (strlen(pname) < SPF_PARENT_NAME_LEN) {
+		strcpy(h->parent_name, pname);
+		h->compat |= cpu_to_le64(SPF_COMPAT_PARENT_NAME);
+	}
 }

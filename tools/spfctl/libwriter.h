@@ -77,4 +77,16 @@ int writer_add(struct spf_writer *w, u64 chunk, u8 state, const void *data,
 int writer_finish(struct spf_writer *w, u64 disk_size);
 void writer_free(struct spf_writer *w);
 
+struct spf_layer;
+
+/*
+ * The header of a new image, crypt and disk_size aside: a full image when
+ * @parent is NULL, else an incremental on top of @parent (a layer opened
+ * by libchain): depth, chain uuid, parent link and parent_name hint.
+ * Used by create and for a write-back overlay's header.
+ */
+void header_build(struct spf_header *h, u32 chunk_size, int codec,
+		  int level, bool encrypted, const char *label,
+		  const struct spf_layer *parent);
+
 #endif /* SPF_LIBWRITER_H */

@@ -22,11 +22,12 @@ static const struct {
 	{ "verify", cmd_verify, "check every checksum of a chain of images" },
 	{ "export", cmd_export, "write a chain's virtual disk as raw bytes" },
 	{ "merge",  cmd_merge,  "consolidate a run of a chain into one image" },
-	{ "attach", cmd_attach, "map a chain onto a read-only /dev/spfN" },
-	{ "detach", cmd_detach, "remove /dev/spfN devices" },
+	{ "attach", cmd_attach, "map a chain onto /dev/spfN (read-only or writable)" },
+	{ "detach", cmd_detach, "remove /dev/spfN devices (sealing an overlay)" },
 	{ "list",   cmd_list,   "list attached devices" },
 	{ "mount",  cmd_mount,  "attach a chain and mount a file system of it" },
 	{ "umount", cmd_umount, "unmount it and detach its device" },
+	{ "recover", cmd_recover, "seal a write-back overlay left behind" },
 };
 
 static void main_help(void)
@@ -37,8 +38,9 @@ static void main_help(void)
 	       "       spfctl help [COMMAND]\n"
 	       "       spfctl --version\n\n"
 	       "Create, inspect, verify and export SPF backup images (.spf full,\n"
-	       ".spi incremental), and attach chains of them as read-only block\n"
-	       "devices.\n\nCommands:\n");
+	       ".spi incremental), and attach chains of them as block devices:\n"
+	       "read-only, or writable with the writes kept in an overlay that\n"
+	       "becomes a new incremental at detach.\n\nCommands:\n");
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
 	printf("\nOptions:\n"

@@ -41,7 +41,7 @@ struct spf_chain_scratch {
  * it becomes an octal escape (\012, \134), as in /proc/mounts, so the
  * path stays one line.
  */
-static char *spf_layer_path(struct file *file, char *buf)
+char *spf_file_path(struct file *file, char *buf)
 {
 	const char *p = file_path(file, buf, PATH_MAX);
 	const unsigned int flags = ESCAPE_OCTAL;
@@ -178,7 +178,7 @@ static int spf_layer_open(struct spf_device *dev, u32 i, struct file *file,
 	struct spf_layer *l = &dev->layers[i];
 	int ret;
 
-	l->path = spf_layer_path(file, s->path);
+	l->path = spf_file_path(file, s->path);
 	if (!l->path)
 		return -ENOMEM;
 	ret = spf_check_file(file, &s->msg);
@@ -220,7 +220,9 @@ int spf_chain_open(struct spf_device *dev, struct file **files,
 	s = kvzalloc(sizeof(*s), GFP_KERNEL);
 	if (!s)
 		return -ENOMEM;
-	dev->layers = kvcalloc(nr_layers, sizeof(*dev->layers), GFP_KERNEL);
+	/* One more for the overlay of a writable device (overlay.c). */
+	dev->layers = kvcalloc(nr_layers + 1, sizeof(*dev->layers),
+			       GFP_KERNEL);
 	if (!dev->layers) {
 		kvfree(s);
 		return -ENOMEM;
@@ -261,7 +263,7 @@ void spf_chain_close(struct spf_device *dev)
 
 	if (!dev->layers)
 		return;
-	for (i = 0; i < dev->nr_layers; i++) {
+	for (i = 0; i <= dev->nr_layers; i++) {
 		struct spf_layer *l = &dev->layers[i];
 
 		spf_crypt_layer_free(l);

@@ -19,8 +19,8 @@
  * context holds at most one reference at a time, so a slot nobody uses
  * always exists: a context needs no chunk buffer of its own.
  *
- * Locking: spf_chunk_cache.lock protects every slot's chunk, layer,
- * state, users and referenced fields.  A slot's bytes are written only by
+ * Locking: spf_chunk_cache.lock protects every slot's chunk, offset,
+ * layer, state, users and referenced fields.  A slot's bytes are written only by
  * its loader while it is LOADING (users > 0, so nobody claims it) and only
  * read while it is VALID by holders of a reference.
  */
@@ -102,6 +102,7 @@ static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 			  u64 chunk, const struct spf_extent *ext, u8 *out)
 {
 	const struct spf_layer *l = &dev->layers[ext->layer];
+	u8 nonce[SPF_GCM_NONCE_LEN];
 	u32 len = ext->length;
 	u8 *in = ctx->stored;
 	int ret;
@@ -125,7 +126,20 @@ static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 				     ext->offset);
 	if (in == out)
 		return 0;
-	if (l->tfm) {
+	if (l->tfm && ext->layer == dev->nr_layers) {
+		/* An overlay record: sealed with its own nonce. */
+		ret = spf_overlay_nonce(dev, ctx, chunk, ext, nonce);
+		if (ret)
+			return spf_load_fail(ctx,
+					     "record header before offset %llu does not match its map entry (%d)",
+					     ext->offset, ret);
+		ret = spf_decrypt_record(ctx, l, chunk, len, nonce);
+		if (ret)
+			return spf_load_fail(ctx,
+					     "decryption failed (%d): altered data",
+					     ret);
+		len -= SPF_GCM_TAG_LEN;
+	} else if (l->tfm) {
 		ret = spf_decrypt(ctx, l, chunk, len);
 		if (ret)
 			return spf_load_fail(ctx,
@@ -150,9 +164,15 @@ static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 
 /* The decoded-chunk cache */
 
-/* A slot holding or loading (@chunk, @layer).  Under cc->lock. */
+/*
+ * A slot holding or loading (@chunk, @ext).  The key includes the stored
+ * offset: a chain layer has one per chunk, but each overlay record of a
+ * chunk has its own (the overlay is append-only, so an offset is never
+ * reused), and a rewritten chunk must never be served from a slot of an
+ * older record.  Under cc->lock.
+ */
 static struct spf_slot *spf_slot_find(struct spf_chunk_cache *cc, u64 chunk,
-				      u32 layer)
+				      const struct spf_extent *ext)
 {
 	unsigned int i;
 
@@ -160,7 +180,7 @@ static struct spf_slot *spf_slot_find(struct spf_chunk_cache *cc, u64 chunk,
 		struct spf_slot *s = &cc->slots[i];
 
 		if (s->state != SPF_SLOT_EMPTY && s->chunk == chunk &&
-		    s->layer == layer)
+		    s->layer == ext->layer && s->offset == ext->offset)
 			return s;
 	}
 	return NULL;
@@ -218,7 +238,7 @@ int spf_chunk_get(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 		return 0;
 again:
 	spin_lock(&cc->lock);
-	s = spf_slot_find(cc, chunk, ext->layer);
+	s = spf_slot_find(cc, chunk, ext);
 	if (s) {
 		s->users++;
 		if (s->state == SPF_SLOT_LOADING) {
@@ -246,6 +266,7 @@ again:
 	}
 	s->chunk = chunk;
 	s->layer = ext->layer;
+	s->offset = ext->offset;
 	s->state = SPF_SLOT_LOADING;
 	s->users = 1;
 	spin_unlock(&cc->lock);

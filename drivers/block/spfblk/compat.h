@@ -38,6 +38,11 @@ struct spf_limits {
 	unsigned int max_hw_sectors;
 	unsigned int max_segments;
 	unsigned int io_opt;
+	/* A writable device's; all zero for a read-only one. */
+	bool write_cache;		/* volatile cache: flush and FUA */
+	unsigned int discard_granularity;
+	unsigned int max_discard_sectors;
+	unsigned int max_write_zeroes_sectors;
 };
 
 /*
@@ -45,6 +50,10 @@ struct spf_limits {
  * limits were set on the queue afterwards, one setter each.  6.11 turned
  * the queue flags into lim.features, where "rotational" and "adds to the
  * entropy pool" are off unless set; 6.9 and 6.10 still need the flags.
+ * 6.11 also made the write cache and FUA lim.features bits; before,
+ * blk_queue_write_cache() set them.  Since 6.9 the discard limit is
+ * lim.max_hw_discard_sectors; before, blk_queue_max_discard_sectors()
+ * (the same for write zeroes).
  */
 static inline struct gendisk *spf_alloc_disk(struct blk_mq_tag_set *set,
 					     const struct spf_limits *l,
@@ -57,14 +66,23 @@ static inline struct gendisk *spf_alloc_disk(struct blk_mq_tag_set *set,
 		.max_hw_sectors		= l->max_hw_sectors,
 		.max_segments		= l->max_segments,
 		.io_opt			= l->io_opt,
+		.discard_granularity	= l->discard_granularity,
+		.max_hw_discard_sectors	= l->max_discard_sectors,
+		.max_write_zeroes_sectors = l->max_write_zeroes_sectors,
 	};
 	struct gendisk *disk;
 
+#if SPF_KERNEL_GE(6, 11)
+	if (l->write_cache)
+		lim.features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+#endif
 	disk = blk_mq_alloc_disk(set, &lim, queuedata);
 #if !SPF_KERNEL_GE(6, 11)
 	if (!IS_ERR(disk)) {
 		blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
 		blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, disk->queue);
+		blk_queue_write_cache(disk->queue, l->write_cache,
+				      l->write_cache);
 	}
 #endif
 	return disk;
@@ -81,6 +99,10 @@ static inline struct gendisk *spf_alloc_disk(struct blk_mq_tag_set *set,
 	blk_queue_max_hw_sectors(q, l->max_hw_sectors);
 	blk_queue_max_segments(q, l->max_segments);
 	blk_queue_io_opt(q, l->io_opt);
+	q->limits.discard_granularity = l->discard_granularity;
+	blk_queue_max_discard_sectors(q, l->max_discard_sectors);
+	blk_queue_max_write_zeroes_sectors(q, l->max_write_zeroes_sectors);
+	blk_queue_write_cache(q, l->write_cache, l->write_cache);
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
 	return disk;

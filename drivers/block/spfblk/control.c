@@ -61,11 +61,17 @@ static int spf_get_files(const s32 *fds, struct file **files, u32 n)
 	return 0;
 }
 
+/* Keys: one per layer, and one more for the overlay when writable. */
+static u32 spf_nr_keys(const struct spf_attach *a)
+{
+	return a->nr_layers + !!(a->flags & SPF_ATTACH_F_WRITABLE);
+}
+
 /* The keys of a direct attach: a copy of the caller's array. */
 static int spf_keys_copy(const struct spf_attach *a, struct spf_layer_key *keys)
 {
 	if (copy_from_user(keys, u64_to_user_ptr(a->keys),
-			   a->nr_layers * sizeof(*keys)))
+			   spf_nr_keys(a) * sizeof(*keys)))
 		return -EFAULT;
 	return 0;
 }
@@ -135,8 +141,9 @@ static int spf_key_lookup(u32 i, struct file *file, const char *desc,
 
 /*
  * The keys of a keyring attach: each layer's logon key, named by the
- * caller's spf_layer_keydesc array.  An empty description leaves the
- * layer's key zero (a plain layer).
+ * caller's spf_layer_keydesc array, then the overlay's when writable
+ * (@files has it last).  An empty description leaves the key zero (a
+ * plain layer or overlay).
  */
 static int spf_keys_lookup(const struct spf_attach *a, struct file **files,
 			   struct spf_layer_key *keys)
@@ -146,15 +153,15 @@ static int spf_keys_lookup(const struct spf_attach *a, struct file **files,
 	u32 i;
 	int ret = 0;
 
-	d = kvmalloc_array(a->nr_layers, sizeof(*d), GFP_KERNEL);
+	d = kvmalloc_array(spf_nr_keys(a), sizeof(*d), GFP_KERNEL);
 	if (!d)
 		return -ENOMEM;
 	if (copy_from_user(d, u64_to_user_ptr(a->keys),
-			   a->nr_layers * sizeof(*d))) {
+			   spf_nr_keys(a) * sizeof(*d))) {
 		ret = -EFAULT;
 		goto out;
 	}
-	for (i = 0; i < a->nr_layers; i++) {
+	for (i = 0; i < spf_nr_keys(a); i++) {
 		len = strnlen(d[i].desc, SPF_KEYDESC_SIZE);
 		if (len == SPF_KEYDESC_SIZE ||
 		    !spf_is_zero(d[i].desc + len, SPF_KEYDESC_SIZE - len)) {
@@ -164,7 +171,7 @@ static int spf_keys_lookup(const struct spf_attach *a, struct file **files,
 			goto out;
 		}
 	}
-	for (i = 0; i < a->nr_layers && !ret; i++)
+	for (i = 0; i < spf_nr_keys(a) && !ret; i++)
 		if (d[i].desc[0])
 			ret = spf_key_lookup(i, files[i], d[i].desc,
 					     keys[i].key);
@@ -195,7 +202,8 @@ static int spf_ioctl_attach(struct spf_attach __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	if (a.flags & ~SPF_ATTACH_F_OK || a.reserved0 ||
+	if (a.flags & ~SPF_ATTACH_F_OK ||
+	    (a.overlay_fd && !(a.flags & SPF_ATTACH_F_WRITABLE)) ||
 	    !spf_is_zero(a.reserved, sizeof(a.reserved)))
 		return -EINVAL;
 	if (!a.nr_layers || a.nr_layers > SPF_MAX_LAYERS || !a.fds)
@@ -204,7 +212,8 @@ static int spf_ioctl_attach(struct spf_attach __user *uarg)
 		return -EINVAL;
 
 	fds = kvmalloc_array(a.nr_layers, sizeof(*fds), GFP_KERNEL);
-	files = kvcalloc(a.nr_layers, sizeof(*files), GFP_KERNEL);
+	/* With SPF_ATTACH_F_WRITABLE, the overlay last. */
+	files = kvcalloc(a.nr_layers + 1, sizeof(*files), GFP_KERNEL);
 	if (!fds || !files) {
 		ret = -ENOMEM;
 		goto out_free;
@@ -217,8 +226,17 @@ static int spf_ioctl_attach(struct spf_attach __user *uarg)
 	ret = spf_get_files(fds, files, a.nr_layers);
 	if (ret)
 		goto out_free;
+	if (a.flags & SPF_ATTACH_F_WRITABLE) {
+		files[a.nr_layers] = fget(a.overlay_fd);
+		if (!files[a.nr_layers]) {
+			pr_err("attach: overlay: descriptor %d is not open\n",
+			       a.overlay_fd);
+			ret = -EBADF;
+			goto out_files;
+		}
+	}
 	if (a.keys) {
-		keys_len = a.nr_layers * sizeof(*keys);
+		keys_len = spf_nr_keys(&a) * sizeof(*keys);
 		keys = kvzalloc(keys_len, GFP_KERNEL);
 		if (!keys) {
 			ret = -ENOMEM;
@@ -232,12 +250,14 @@ static int spf_ioctl_attach(struct spf_attach __user *uarg)
 			goto out_files;
 	}
 
-	ret = spf_dev_attach(&a, files, keys, &index);
+	ret = spf_dev_attach(&a, files, files[a.nr_layers], keys, &index);
 	if (!ret && put_user(index, &uarg->index)) {
 		/* The device exists; user space can still find it in sysfs. */
 		ret = -EFAULT;
 	}
 out_files:
+	if (files[a.nr_layers])
+		fput(files[a.nr_layers]);
 	spf_put_files(files, a.nr_layers);
 	if (keys) {
 		memzero_explicit(keys, keys_len);
@@ -290,7 +310,7 @@ static int spf_ioctl_get_features(struct spf_features __user *uarg)
 		.features	= SPF_FEAT_DEFLATE | SPF_FEAT_ZSTD |
 				  SPF_FEAT_LZ4 | SPF_FEAT_AES_GCM |
 				  SPF_FEAT_AUTOCLEAR | SPF_FEAT_SHRINKER |
-				  SPF_FEAT_KEYS,
+				  SPF_FEAT_KEYS | SPF_FEAT_WRITABLE,
 		.attach_flags	= SPF_ATTACH_F_OK,
 		.incompat	= SPF_INCOMPAT_SUPPORTED,
 		.max_layers	= SPF_MAX_LAYERS,

@@ -9,7 +9,9 @@
  * the crypto API frees it with kfree_sensitive() on detach.
  *
  * Chunks are opened in place in the worker context's stored buffer, with
- * a request and a scatterlist built at attach.  The caller checks the
+ * a request and a scatterlist built at attach.  Overlay records are sealed
+ * (write.c) and opened the same way, with the random nonce of the record
+ * instead of the chunk's.  The caller checks the
  * stored bytes' crc32c first, so a tag failure means a wrong key or data
  * altered with its checksum.
  */
@@ -131,6 +133,23 @@ void spf_crypt_ctx_free(struct spf_ctx *ctx)
 	ctx->sg = NULL;
 }
 
+/* One AES-256-GCM operation in place in ctx->stored, AAD {uuid, chunk}. */
+static int spf_aead(struct spf_ctx *ctx, const struct spf_layer *l,
+		    u64 chunk, u32 len, bool encrypt)
+{
+	struct aead_request *req = ctx->aead;
+	DECLARE_CRYPTO_WAIT(wait);
+
+	memcpy(ctx->aad.uuid, l->img.uuid, sizeof(ctx->aad.uuid));
+	ctx->aad.chunk = cpu_to_le64(chunk);
+	aead_request_set_tfm(req, l->tfm);
+	aead_request_set_callback(req, SPF_AEAD_FLAGS, crypto_req_done, &wait);
+	aead_request_set_ad(req, sizeof(ctx->aad));
+	aead_request_set_crypt(req, ctx->sg, ctx->sg, len, ctx->iv);
+	return crypto_wait_req(encrypt ? crypto_aead_encrypt(req) :
+				 crypto_aead_decrypt(req), &wait);
+}
+
 /*
  * Open chunk @chunk of layer @l: the @len stored bytes (ciphertext, then
  * the tag) in ctx->stored become the plaintext, @len - 16 bytes, in place.
@@ -139,18 +158,29 @@ void spf_crypt_ctx_free(struct spf_ctx *ctx)
 int spf_decrypt(struct spf_ctx *ctx, const struct spf_layer *l, u64 chunk,
 		u32 len)
 {
-	struct aead_request *req = ctx->aead;
-	DECLARE_CRYPTO_WAIT(wait);
+	__le64 c = cpu_to_le64(chunk);
 
-	memcpy(ctx->aad.uuid, l->img.uuid, sizeof(ctx->aad.uuid));
-	ctx->aad.chunk = cpu_to_le64(chunk);
 	/* The nonce: le64(chunk), then four zero bytes. */
-	memcpy(ctx->iv, &ctx->aad.chunk, sizeof(ctx->aad.chunk));
+	memcpy(ctx->iv, &c, sizeof(c));
 	memset(ctx->iv + 8, 0, SPF_GCM_NONCE_LEN - 8);
+	return spf_aead(ctx, l, chunk, len, false);
+}
 
-	aead_request_set_tfm(req, l->tfm);
-	aead_request_set_callback(req, SPF_AEAD_FLAGS, crypto_req_done, &wait);
-	aead_request_set_ad(req, sizeof(ctx->aad));
-	aead_request_set_crypt(req, ctx->sg, ctx->sg, len, ctx->iv);
-	return crypto_wait_req(crypto_aead_decrypt(req), &wait);
+/* The same for an overlay record of @chunk, sealed with its own @nonce. */
+int spf_decrypt_record(struct spf_ctx *ctx, const struct spf_layer *l,
+		       u64 chunk, u32 len, const u8 *nonce)
+{
+	memcpy(ctx->iv, nonce, SPF_GCM_NONCE_LEN);
+	return spf_aead(ctx, l, chunk, len, false);
+}
+
+/*
+ * Seal an overlay record of @chunk: the @len plaintext bytes in
+ * ctx->stored become @len + 16 stored bytes (ciphertext, tag), in place.
+ */
+int spf_encrypt_record(struct spf_ctx *ctx, const struct spf_layer *l,
+		       u64 chunk, u32 len, const u8 *nonce)
+{
+	memcpy(ctx->iv, nonce, SPF_GCM_NONCE_LEN);
+	return spf_aead(ctx, l, chunk, len, true);
 }

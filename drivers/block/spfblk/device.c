@@ -119,6 +119,12 @@ static int spf_disk_create(struct spf_device *dev)
 	struct gendisk *disk;
 	int ret;
 
+	if (dev->ovl) {
+		lim.write_cache = true;
+		lim.discard_granularity = dev->chunk_size;
+		lim.max_discard_sectors = SPF_MAX_ZERO_SECTORS;
+		lim.max_write_zeroes_sectors = SPF_MAX_ZERO_SECTORS;
+	}
 	set->ops = &spf_mq_ops;
 	set->nr_hw_queues = num_online_cpus();
 	set->queue_depth = SPF_QUEUE_DEPTH;
@@ -145,7 +151,7 @@ static int spf_disk_create(struct spf_device *dev)
 	snprintf(disk->disk_name, DISK_NAME_LEN, SPF_DISK_NAME "%d",
 		 dev->index);
 	set_capacity(disk, dev->disk_size >> SECTOR_SHIFT);
-	set_disk_ro(disk, true);
+	set_disk_ro(disk, !dev->ovl);
 	dev->disk = disk;
 	return 0;
 }
@@ -167,6 +173,7 @@ static void spf_dev_remove(struct spf_device *dev)
 	spf_chunk_cache_free(dev);
 	spf_ctx_pool_free(dev);
 	spf_cache_free(dev);
+	spf_overlay_close(dev);		/* fsyncs the overlay */
 	spf_chain_close(dev);
 	pr_info("spf%d: detached\n", dev->index);
 	spf_index_free(dev->index);
@@ -199,7 +206,8 @@ static struct spf_device *spf_dev_alloc(u32 flags)
 }
 
 int spf_dev_attach(const struct spf_attach *a, struct file **files,
-		   const struct spf_layer_key *keys, u32 *index)
+		   struct file *overlay, const struct spf_layer_key *keys,
+		   u32 *index)
 {
 	struct spf_device *dev;
 	u64 budget;
@@ -215,6 +223,12 @@ int spf_dev_attach(const struct spf_attach *a, struct file **files,
 	ret = spf_chain_open(dev, files, keys, a->nr_layers);
 	if (ret)
 		goto out_free_index;
+	if (overlay) {
+		ret = spf_overlay_open(dev, overlay,
+				       keys ? &keys[a->nr_layers] : NULL);
+		if (ret)
+			goto out_close_chain;
+	}
 
 	budget = a->cache_bytes ?: (u64)spf_config.cache_mb << 20;
 	ret = spf_cache_init(dev, budget);
@@ -252,10 +266,15 @@ int spf_dev_attach(const struct spf_attach *a, struct file **files,
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&spf_ctl_mutex);
 
-	pr_info("%s: attached %u layer%s, %llu bytes, %u-byte chunks%s\n",
+	pr_info("%s: attached %u layer%s, %llu bytes, %u-byte chunks%s%s\n",
 		dev->disk->disk_name, dev->nr_layers,
 		dev->nr_layers == 1 ? "" : "s", dev->disk_size,
-		dev->chunk_size, dev->encrypted ? ", encrypted" : "");
+		dev->chunk_size, dev->encrypted ? ", encrypted" : "",
+		dev->ovl ? ", writable" : "");
+	if (dev->ovl)
+		pr_info("%s: overlay %s: %llu records, %llu bytes\n",
+			dev->disk->disk_name, spf_ovl_layer(dev)->path,
+			spf_overlay_records(dev), spf_overlay_bytes(dev));
 	*index = dev->index;
 	return 0;
 
@@ -270,6 +289,7 @@ out_free_pool:
 out_free_cache:
 	spf_cache_free(dev);
 out_close_chain:
+	spf_overlay_close(dev);
 	spf_chain_close(dev);
 out_free_index:
 	spf_index_free(dev->index);
@@ -336,6 +356,11 @@ int spf_dev_info(struct spf_info *info)
 		info->flags |= SPF_INFO_F_PARTSCAN;
 	if (dev->encrypted)
 		info->flags |= SPF_INFO_F_ENCRYPTED;
+	if (dev->ovl) {
+		info->flags |= SPF_INFO_F_WRITABLE;
+		info->overlay_bytes = spf_overlay_bytes(dev);
+		info->overlay_records = spf_overlay_records(dev);
+	}
 	info->disk_size = dev->disk_size;
 	info->nr_layers = dev->nr_layers;
 	info->chunk_size = dev->chunk_size;

@@ -264,6 +264,9 @@ int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 {
 	int ret;
 
+	/* A chunk written since attach: its latest record, never cached. */
+	if (dev->ovl && spf_overlay_lookup(dev, chunk, ext))
+		return 0;
 	if (spf_cache_get(&dev->cache, chunk, ext))
 		return 0;
 	ret = spf_chain_resolve(dev, ctx, chunk, ext);

@@ -32,6 +32,8 @@ static_assert(sizeof(struct spf_block_header) == 32);
 static_assert(sizeof(struct spf_index_entry) == 48);
 static_assert(sizeof(struct spf_node_entry) == 24);
 static_assert(sizeof(struct spf_summary) == SPF_BLOCK_SIZE);
+static_assert(sizeof(struct spf_log_record) == 64);
+static_assert(offsetof(struct spf_log_record, crc) == 60);
 static_assert(offsetof(struct spf_header, crc) == SPF_HEADER_SIZE - 4);
 static_assert(offsetof(struct spf_trailer, crc) == SPF_TRAILER_SIZE - 4);
 static_assert(offsetof(struct spf_trailer, seal) == 472);
@@ -162,7 +164,8 @@ static int spf_check_crypt(const struct spf_crypt *c, struct spf_msg *msg)
 }
 
 static int spf_check_header_fields(const struct spf_header *h,
-				   struct spf_image *img, struct spf_msg *msg)
+				   struct spf_image *img, bool overlay,
+				   struct spf_msg *msg)
 {
 	u64 unknown;
 
@@ -179,7 +182,13 @@ static int spf_check_header_fields(const struct spf_header *h,
 
 	img->compat = le64_to_cpu(h->compat);
 	img->incompat = le64_to_cpu(h->incompat);
-	unknown = img->incompat & ~(u64)SPF_INCOMPAT_SUPPORTED;
+	img->overlay = img->incompat & SPF_INCOMPAT_OVERLAY;
+	if (img->overlay != overlay)
+		return spf_fail(msg, -EBADMSG, overlay ?
+				"not a write-back overlay (it is an image)" :
+				"is an unsealed write-back overlay, not an image: attach it with --writable --overlay, or seal it with `spfctl recover`");
+	unknown = img->incompat & ~(u64)(SPF_INCOMPAT_SUPPORTED |
+					 SPF_INCOMPAT_OVERLAY);
 	if (unknown)
 		return spf_fail(msg, -EOPNOTSUPP,
 				"this image needs a newer spfblk/spfctl (feature 0x%llx)",
@@ -247,8 +256,9 @@ static int spf_check_header_fields(const struct spf_header *h,
 	return 0;
 }
 
-int spf_parse_header(const void *buf, size_t len, u64 file_size,
-		     struct spf_image *img, struct spf_msg *msg)
+static int spf_parse_any_header(const void *buf, size_t len, u64 file_size,
+				bool overlay, struct spf_image *img,
+				struct spf_msg *msg)
 {
 	const struct spf_header *h = buf;
 	int ret;
@@ -265,7 +275,7 @@ int spf_parse_header(const void *buf, size_t len, u64 file_size,
 		return spf_fail(msg, -EBADMSG,
 				"not finalised (interrupted backup?): file ends inside the header");
 
-	ret = spf_check_header_fields(h, img, msg);
+	ret = spf_check_header_fields(h, img, overlay, msg);
 	if (ret)
 		return ret;
 
@@ -275,6 +285,86 @@ int spf_parse_header(const void *buf, size_t len, u64 file_size,
 	memcpy(img->chain_uuid, h->chain_uuid, sizeof(img->chain_uuid));
 	memcpy(img->parent_uuid, h->parent_uuid, sizeof(img->parent_uuid));
 	memcpy(img->parent_seal, h->parent_seal, sizeof(img->parent_seal));
+	return 0;
+}
+
+int spf_parse_header(const void *buf, size_t len, u64 file_size,
+		     struct spf_image *img, struct spf_msg *msg)
+{
+	return spf_parse_any_header(buf, len, file_size, false, img, msg);
+}
+
+int spf_parse_overlay_header(const void *buf, size_t len, u64 file_size,
+			     struct spf_image *img, struct spf_msg *msg)
+{
+	int ret = spf_parse_any_header(buf, len, file_size, true, img, msg);
+
+	if (ret)
+		return ret;
+	if (!img->depth || img->consolidated)
+		return spf_fail(msg, -EUCLEAN,
+				"overlay header is not an ordinary incremental's");
+	return 0;
+}
+
+u32 spf_log_record_crc(const struct spf_log_record *r)
+{
+	return spf_crc_skip(r, sizeof(*r),
+			    offsetof(struct spf_log_record, crc));
+}
+
+int spf_check_log_record(const struct spf_image *img,
+			 const struct spf_log_record *r, u64 expect_seq,
+			 struct spf_msg *msg)
+{
+	u32 len = le32_to_cpu(r->length);
+	u32 max = spf_max_stored_len(img);
+	u32 tag = img->encrypted ? SPF_GCM_TAG_LEN : 0;
+	u64 seq = le64_to_cpu(r->seq);
+	u64 chunk = le64_to_cpu(r->chunk);
+	bool zero_nonce = spf_is_zero(r->nonce, sizeof(r->nonce));
+
+	if (le32_to_cpu(r->magic) != SPF_LOG_MAGIC)
+		return spf_fail(msg, -EBADMSG, "no record (bad magic)");
+	if (le32_to_cpu(r->crc) != spf_log_record_crc(r))
+		return spf_fail(msg, -EBADMSG, "record checksum mismatch");
+	if (seq != expect_seq)
+		return spf_fail(msg, -EBADMSG,
+				"record sequence %llu, expected %llu",
+				(unsigned long long)seq,
+				(unsigned long long)expect_seq);
+	if (chunk >= img->nr_chunks)
+		return spf_fail(msg, -EUCLEAN,
+				"record for chunk %llu past the disk's %llu chunks",
+				(unsigned long long)chunk,
+				(unsigned long long)img->nr_chunks);
+	if (!spf_is_zero(r->reserved0, sizeof(r->reserved0)) ||
+	    !spf_is_zero(r->reserved1, sizeof(r->reserved1)))
+		return spf_fail(msg, -EUCLEAN, "record reserved bytes not zero");
+	switch (r->state) {
+	case SPF_CHUNK_ZERO:
+		if (len || r->data_crc || !zero_nonce)
+			return spf_fail(msg, -EUCLEAN,
+					"zero record with stored data");
+		return 0;
+	case SPF_CHUNK_RAW:
+		if (len != max)
+			return spf_fail(msg, -EUCLEAN,
+					"raw record of %u bytes, expected %u",
+					len, max);
+		break;
+	case SPF_CHUNK_COMPRESSED:
+		if (img->codec == SPF_CODEC_NONE || len <= tag || len >= max)
+			return spf_fail(msg, -EUCLEAN,
+					"compressed record of %u bytes", len);
+		break;
+	default:
+		return spf_fail(msg, -EUCLEAN, "invalid record state %u",
+				r->state);
+	}
+	if (img->encrypted ?
+	    r->nonce[SPF_GCM_NONCE_LEN - 1] != SPF_LOG_NONCE_MARK : !zero_nonce)
+		return spf_fail(msg, -EUCLEAN, "invalid record nonce");
 	return 0;
 }
 

@@ -44,6 +44,7 @@ struct spf_image {
 	bool encrypted;
 	bool consolidated;
 	bool sealed;			/* trailer parsed and valid */
+	bool overlay;			/* a write-back overlay's header */
 	u8 uuid[16];
 	u8 chain_uuid[16];
 	u8 parent_uuid[16];
@@ -91,6 +92,24 @@ int spf_parse_header(const void *buf, size_t len, u64 file_size,
  */
 int spf_parse_trailer(const struct spf_header *hdr, const void *buf,
 		      struct spf_image *img, struct spf_msg *msg);
+
+/*
+ * The same for a write-back overlay's header (SPF_INCOMPAT_OVERLAY set:
+ * an ordinary incremental's header otherwise).  spf_parse_header() refuses
+ * an overlay, and this refuses an image.
+ */
+int spf_parse_overlay_header(const void *buf, size_t len, u64 file_size,
+			     struct spf_image *img, struct spf_msg *msg);
+
+/*
+ * Check a write-back log record header of the overlay @img: it must be
+ * record number @expect_seq.  Whether its stored bytes are in the file,
+ * and their crc, are the caller's to check.
+ */
+u32 spf_log_record_crc(const struct spf_log_record *r);
+int spf_check_log_record(const struct spf_image *img,
+			 const struct spf_log_record *r, u64 expect_seq,
+			 struct spf_msg *msg);
 
 /* Check that @parent is the image @child was written on top of. */
 int spf_check_link(const struct spf_image *child,

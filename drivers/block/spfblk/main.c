@@ -92,6 +92,6 @@ module_init(spf_init);
 module_exit(spf_exit);
 
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("Read-only block device over a chain of SPF backup images");
+MODULE_DESCRIPTION("Block device over a chain of SPF backup images, with a write-back overlay");
 MODULE_AUTHOR("spfblk developers");
 MODULE_SOFTDEP("pre: crc32c gcm");

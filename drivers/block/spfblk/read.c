@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Reading the backing files.
+ * Reading the backing files, and writing the overlay.
  *
  * Through the VFS, so that images on any file system work: ext4, xfs,
  * tmpfs, 9p, NFS.  spf_read_at() reads into a buffer allocated at attach
@@ -59,6 +59,29 @@ int spf_read_iter(struct file *file, struct iov_iter *iter, u64 pos)
 			return n;
 		if (!n)
 			return -ENODATA;
+	}
+	return 0;
+}
+
+/*
+ * Write exactly @len bytes at @pos (the overlay).  Returns 0 or the file
+ * system's error; a short write that makes no progress is -EIO.
+ */
+int spf_write_at(struct file *file, const void *buf, size_t len, u64 pos)
+{
+	loff_t off = pos;
+	ssize_t n;
+
+	if (pos > LLONG_MAX || len > LLONG_MAX - pos)
+		return -EFBIG;
+	while (len) {
+		n = kernel_write(file, buf, len, &off);
+		if (n < 0)
+			return n;
+		if (!n)
+			return -EIO;
+		buf += n;
+		len -= n;
 	}
 	return 0;
 }

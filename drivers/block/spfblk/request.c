@@ -3,12 +3,13 @@
  * Serving requests.
  *
  * queue_rq() never sleeps: it fails what a read-only device cannot do and
- * hands each read to the device's workqueue.  A worker takes a context
- * from the pool (sleeping if none is free) and walks the request chunk by
- * chunk: it finds each chunk's extent (extent.c), then either reads a
- * plain raw chunk straight into the request's pages or takes the decoded
- * chunk from the shared cache, decoding it there on a miss (chunk.c), and
- * copies out.
+ * hands each read, and on a writable device each write, write zeroes,
+ * discard and flush (write.c), to the device's workqueue.  A worker takes
+ * a context from the pool (sleeping if none is free) and walks a read
+ * request chunk by chunk: it finds each chunk's extent (extent.c), then
+ * either reads a plain raw chunk straight into the request's pages or
+ * takes the decoded chunk from the shared cache, decoding it there on a
+ * miss (chunk.c), and copies out.
  *
  * The workqueue is WQ_MEM_RECLAIM, since memory reclaim may wait on reads
  * from this device (a file system or swap on it), and workers run in a
@@ -28,6 +29,7 @@
 
 static void spf_ctx_free(struct spf_ctx *ctx)
 {
+	spf_compress_ctx_free(ctx);
 	spf_crypt_ctx_free(ctx);
 	spf_codec_ctx_free(ctx);
 	kfree(ctx->bvec);
@@ -48,7 +50,8 @@ static struct spf_ctx *spf_ctx_alloc(struct spf_device *dev)
 	ctx->nr_bvec = 2 * (dev->chunk_size >> PAGE_SHIFT) + 2;
 	ctx->bvec = kcalloc(ctx->nr_bvec, sizeof(*ctx->bvec), GFP_KERNEL);
 	if (!ctx->stored || !ctx->block || !ctx->bvec ||
-	    spf_codec_ctx_init(dev, ctx) || spf_crypt_ctx_init(dev, ctx)) {
+	    spf_codec_ctx_init(dev, ctx) || spf_crypt_ctx_init(dev, ctx) ||
+	    spf_compress_ctx_init(dev, ctx)) {
 		spf_ctx_free(ctx);
 		return NULL;
 	}
@@ -119,16 +122,7 @@ static void spf_ctx_put(struct spf_device *dev, struct spf_ctx *ctx)
 
 /* Requests */
 
-/*
- * Where spf_serve() is in a request: the bio and the position in it.  A
- * request is its bios' segments in order, each a run of bytes in a page.
- */
-struct spf_cursor {
-	struct bio *bio;
-	struct bvec_iter iter;
-};
-
-static void spf_cursor_init(struct spf_cursor *c, struct request *rq)
+void spf_cursor_init(struct spf_cursor *c, struct request *rq)
 {
 	c->bio = rq->bio;
 	if (c->bio)
@@ -136,7 +130,7 @@ static void spf_cursor_init(struct spf_cursor *c, struct request *rq)
 }
 
 /* The rest of the current segment, at most one page; false at the end. */
-static bool spf_cursor_peek(struct spf_cursor *c, struct bio_vec *bv)
+bool spf_cursor_peek(struct spf_cursor *c, struct bio_vec *bv)
 {
 	while (c->bio && !c->iter.bi_size) {
 		c->bio = c->bio->bi_next;
@@ -149,7 +143,7 @@ static bool spf_cursor_peek(struct spf_cursor *c, struct bio_vec *bv)
 	return true;
 }
 
-static void spf_cursor_advance(struct spf_cursor *c, unsigned int n)
+void spf_cursor_advance(struct spf_cursor *c, unsigned int n)
 {
 	bio_advance_iter_single(c->bio, &c->iter, n);
 }
@@ -268,7 +262,10 @@ static void spf_work(struct work_struct *work)
 	blk_status_t sts;
 
 	ctx = spf_ctx_get(dev);
-	sts = spf_serve(dev, ctx, rq);
+	if (req_op(rq) == REQ_OP_READ)
+		sts = spf_serve(dev, ctx, rq);
+	else
+		sts = spf_write_serve(dev, ctx, rq);
 	spf_ctx_put(dev, ctx);
 	memalloc_noio_restore(noio);
 	/* Last: detach may free dev once every request has ended. */
@@ -287,6 +284,21 @@ static blk_status_t spf_queue_rq(struct blk_mq_hw_ctx *hctx,
 		blk_mq_start_request(rq);
 		queue_work(dev->wq, &cmd->work);
 		return BLK_STS_OK;
+	case REQ_OP_WRITE:
+	case REQ_OP_FLUSH:
+	case REQ_OP_WRITE_ZEROES:
+	case REQ_OP_DISCARD:
+		if (!dev->ovl)
+			break;
+		blk_mq_start_request(rq);
+		queue_work(dev->wq, &cmd->work);
+		return BLK_STS_OK;
+	default:
+		return BLK_STS_NOTSUPP;
+	}
+
+	/* Read only. */
+	switch (req_op(rq)) {
 	case REQ_OP_FLUSH:
 		/* Nothing is ever written, so nothing is ever dirty. */
 		blk_mq_start_request(rq);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * spfblk: a read-only blk-mq device over a chain of SPF backup images.
+ * spfblk: a blk-mq device over a chain of SPF backup images, read only or
+ * writable through a write-back overlay.
  *
  * Where a request goes, one file per step:
  *
@@ -8,11 +9,14 @@
  *   device.c      the gendisk: add, open/release, detach, autoclear
  *   chain.c       open and validate every layer at attach
  *   request.c     queue_rq, worker contexts, and the worker serving a read
+ *   write.c       the worker serving a write, write zeroes, discard, flush
+ *   overlay.c     the write-back overlay: open, replay, map, append, fsync
+ *   compress.c    deflate, zstd and lz4 encoders for overlay records
  *   extent.c      per-device extent cache: chunk -> where its data lies
  *   index.c       one layer's B+tree walk, on an extent cache miss
  *   chunk.c       loading a chunk; the shared cache of decoded chunks
  *   read.c        reads from the backing files
- *   decrypt.c     AES-256-GCM of encrypted chunks
+ *   decrypt.c     AES-256-GCM of encrypted chunks and overlay records
  *   decompress.c  deflate, zstd and lz4
  *   sysfs.c       /sys/block/spfN/spf/
  *   format.c      the on-disk validator shared with spfctl
@@ -22,9 +26,17 @@
  *   spf_ctl_mutex (device.c)   the device IDR and attach/detach decisions
  *   disk->open_mutex (block)   held by the block layer around open/release
  *   spf_device.lock            open count, lifecycle state, autoclear
+ *   spf_overlay.chunk_lock[h]  (write.c) one chunk's read-modify-write,
+ *                              append and publish; one held at a time
+ *   spf_overlay.append_lock    the overlay file's tail, next seq, broken
+ *   spf_overlay.map's xa_lock  the overlay map's slots (xa_store)
  *   spf_cache.xa's xa_lock     the extent cache's LRU list and count
  *   spf_chunk_cache.lock       the decoded-chunk cache's slot states
  *   spf_device.ctx_lock        the free list of worker contexts
+ *
+ * A worker takes a context (ctx_lock, dropped at once) before a chunk
+ * lock; under a chunk lock it may wait for a decoded-chunk slot and then
+ * takes append_lock.  No lock is held across the fsync of a flush.
  */
 #ifndef SPFBLK_H
 #define SPFBLK_H
@@ -54,6 +66,8 @@ struct spf_layer_key;
 #define SPF_MAX_LAYERS		(SPF_MAX_DEPTH + 1)
 #define SPF_QUEUE_DEPTH		128
 #define SPF_MAX_REQ_SECTORS	2048	/* 1 MiB per request */
+/* Write zeroes and discard: 64 MiB per request, at most 64 MiB to zero. */
+#define SPF_MAX_ZERO_SECTORS	BIT(17)
 
 /* Module parameters (main.c); read when a device is attached. */
 struct spf_config {
@@ -66,7 +80,11 @@ extern struct spf_config spf_config;
 extern int spf_major;
 extern struct workqueue_struct *spf_ctl_wq;
 
-/* One image of the chain; layer 0 is the full image. */
+/*
+ * One image of the chain; layer 0 is the full image.  A writable device
+ * has one more, layers[nr_layers]: the overlay, whose extents the overlay
+ * map gives (overlay.c).
+ */
 struct spf_layer {
 	struct file *file;		/* our own reference, read only */
 	char *path;			/* at attach time, for sysfs and logs */
@@ -86,6 +104,37 @@ struct spf_extent {
 	u32 crc;			/* crc32c of the stored bytes */
 	u32 layer;			/* index into spf_device.layers */
 	u8 state;			/* enum spf_chunk_state */
+};
+
+/* An overlay map entry: the latest record of a chunk (overlay.c). */
+struct spf_ovl_entry {
+	struct rcu_head rcu;
+	struct spf_extent ext;		/* immutable once published */
+};
+
+#define SPF_OVL_CHUNK_LOCKS	64
+
+/*
+ * The write-back overlay of a writable device (overlay.c, write.c).
+ *
+ * map: chunk -> struct spf_ovl_entry of its latest record.  Lookups are
+ * lockless (RCU); a writer replaces an entry with xa_store() under the
+ * chunk's lock, after its record is in the file, and frees the old one
+ * after a grace period.
+ *
+ * append_lock protects tail, next_seq and broken, and is held across the
+ * write of one record and its stored bytes, so records are in seq order
+ * with no holes.  chunk_lock[chunk % SPF_OVL_CHUNK_LOCKS] serialises the
+ * read-modify-write of one chunk against other writes of it.
+ */
+struct spf_overlay {
+	struct xarray map;		/* chunk -> struct spf_ovl_entry */
+	struct mutex append_lock;
+	u64 tail;			/* end of the last record */
+	u64 next_seq;
+	bool broken;			/* a failed append: writes fail */
+	atomic64_t records;		/* replayed plus written */
+	struct mutex chunk_lock[SPF_OVL_CHUNK_LOCKS];
 };
 
 /*
@@ -138,6 +187,15 @@ struct spf_ctx {
 
 	struct spf_codec_ws codec[SPF_CODEC_MAX];
 
+	/* Writing, only when the device is writable (compress.c). */
+	u8 *rmw;			/* a chunk's new content */
+	void *enc_mem;			/* the overlay codec's encoder */
+	union {
+		struct z_stream_s enc_zs;	/* deflate */
+		zstd_cctx *enc_cctx;		/* zstd, inside enc_mem */
+	};
+	zstd_parameters enc_zp;
+
 	/* The reason the last step failed, and in which layer. */
 	u32 err_layer;
 	struct spf_msg msg;
@@ -151,7 +209,8 @@ enum spf_slot_state {
 
 /* One decoded chunk in the shared cache (chunk.c). */
 struct spf_slot {
-	u64 chunk;			/* these four: spf_chunk_cache.lock */
+	u64 chunk;			/* these five: spf_chunk_cache.lock */
+	u64 offset;			/* the extent's: overlay records differ */
 	u32 layer;
 	u8 state;			/* enum spf_slot_state */
 	bool referenced;		/* used since the clock hand passed */
@@ -178,6 +237,15 @@ struct spf_chunk_cache {
 struct spf_chunk_ref {
 	const u8 *data;			/* chunk_size bytes; NULL: zeros */
 	struct spf_slot *slot;		/* the reference held, if any */
+};
+
+/*
+ * Where a worker is in a request: the bio and the position in it.  A
+ * request is its bios' segments in order, each a run of bytes in a page.
+ */
+struct spf_cursor {
+	struct bio *bio;
+	struct bvec_iter iter;
 };
 
 /* The per-request PDU (tag_set.cmd_size). */
@@ -209,7 +277,7 @@ struct spf_device {
 	struct workqueue_struct *wq;	/* runs reads */
 
 	/* The chain; set at attach, then read only. */
-	struct spf_layer *layers;
+	struct spf_layer *layers;	/* nr_layers + 1, see spf_layer */
 	u32 nr_layers;
 	u32 chunk_shift;
 	u32 chunk_size;
@@ -228,7 +296,14 @@ struct spf_device {
 	struct spf_cache cache;
 	struct spf_chunk_cache chunks;
 	atomic64_t corrupt_chunks;
+
+	struct spf_overlay *ovl;	/* NULL: read only */
 };
+
+static inline struct spf_layer *spf_ovl_layer(struct spf_device *dev)
+{
+	return &dev->layers[dev->nr_layers];
+}
 
 /* control.c */
 int spf_control_init(void);
@@ -236,7 +311,8 @@ void spf_control_exit(void);
 
 /* device.c */
 int spf_dev_attach(const struct spf_attach *a, struct file **files,
-		   const struct spf_layer_key *keys, u32 *index);
+		   struct file *overlay, const struct spf_layer_key *keys,
+		   u32 *index);
 int spf_dev_detach(u32 index, u32 flags);
 int spf_dev_info(struct spf_info *info);
 int spf_dev_open(struct gendisk *disk, bool probe);
@@ -246,11 +322,39 @@ void spf_dev_release(struct gendisk *disk);
 int spf_chain_open(struct spf_device *dev, struct file **files,
 		   const struct spf_layer_key *keys, u32 nr_layers);
 void spf_chain_close(struct spf_device *dev);
+char *spf_file_path(struct file *file, char *buf);
+
+/* overlay.c */
+int spf_overlay_open(struct spf_device *dev, struct file *file,
+		     const struct spf_layer_key *key);
+void spf_overlay_close(struct spf_device *dev);
+bool spf_overlay_lookup(struct spf_device *dev, u64 chunk,
+			struct spf_extent *ext);
+int spf_overlay_nonce(struct spf_device *dev, struct spf_ctx *ctx,
+		      u64 chunk, const struct spf_extent *ext, u8 *nonce);
+int spf_overlay_append(struct spf_device *dev, struct spf_ctx *ctx,
+		       u64 chunk, u8 state, u32 len, const u8 *nonce);
+int spf_overlay_sync(struct spf_device *dev);
+u64 spf_overlay_bytes(struct spf_device *dev);
+u64 spf_overlay_records(struct spf_device *dev);
+
+/* write.c */
+blk_status_t spf_write_serve(struct spf_device *dev, struct spf_ctx *ctx,
+			     struct request *rq);
+
+/* compress.c */
+int spf_compress_ctx_init(struct spf_device *dev, struct spf_ctx *ctx);
+void spf_compress_ctx_free(struct spf_ctx *ctx);
+u32 spf_compress(struct spf_device *dev, struct spf_ctx *ctx, const u8 *src,
+		 u8 *dst, u32 cap);
 
 /* request.c */
 extern const struct blk_mq_ops spf_mq_ops;
 int spf_ctx_pool_init(struct spf_device *dev);
 void spf_ctx_pool_free(struct spf_device *dev);
+void spf_cursor_init(struct spf_cursor *c, struct request *rq);
+bool spf_cursor_peek(struct spf_cursor *c, struct bio_vec *bv);
+void spf_cursor_advance(struct spf_cursor *c, unsigned int n);
 
 /* extent.c */
 int spf_extent_slab_init(void);
@@ -283,6 +387,7 @@ int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
 /* read.c */
 int spf_read_at(struct file *file, void *buf, size_t len, u64 pos);
 int spf_read_iter(struct file *file, struct iov_iter *iter, u64 pos);
+int spf_write_at(struct file *file, const void *buf, size_t len, u64 pos);
 
 /* decrypt.c */
 int spf_crypt_layer_init(struct spf_layer *layer, const u8 *key,
@@ -293,6 +398,10 @@ int spf_crypt_ctx_init(struct spf_device *dev, struct spf_ctx *ctx);
 void spf_crypt_ctx_free(struct spf_ctx *ctx);
 int spf_decrypt(struct spf_ctx *ctx, const struct spf_layer *layer,
 		u64 chunk, u32 len);
+int spf_decrypt_record(struct spf_ctx *ctx, const struct spf_layer *layer,
+		       u64 chunk, u32 len, const u8 *nonce);
+int spf_encrypt_record(struct spf_ctx *ctx, const struct spf_layer *layer,
+		       u64 chunk, u32 len, const u8 *nonce);
 
 /* decompress.c */
 int spf_codec_ctx_init(struct spf_device *dev, struct spf_ctx *ctx);

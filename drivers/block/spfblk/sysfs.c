@@ -45,6 +45,21 @@ SPF_ATTR_U64(corrupt_chunks, atomic64_read(&dev->corrupt_chunks));
 SPF_ATTR_U64(chunk_cache_bytes, spf_chunk_cache_bytes(dev));
 SPF_ATTR_U64(chunk_cache_hits, atomic64_read(&dev->chunks.hits));
 SPF_ATTR_U64(chunk_cache_misses, atomic64_read(&dev->chunks.misses));
+SPF_ATTR_U64(writable, !!dev->ovl);
+SPF_ATTR_U64(overlay_bytes, spf_overlay_bytes(dev));
+SPF_ATTR_U64(overlay_records, spf_overlay_records(dev));
+
+/* The overlay's path at attach (escaped like backing_files); empty if none. */
+static ssize_t overlay_show(struct device *d, struct device_attribute *attr,
+			    char *buf)
+{
+	struct spf_device *dev = spf_sysfs_dev(d);
+
+	if (!dev->ovl)
+		return sysfs_emit(buf, "\n");
+	return sysfs_emit(buf, "%s\n", spf_ovl_layer(dev)->path);
+}
+static DEVICE_ATTR_RO(overlay);
 
 /* The top image's uuid: the chain's identity, for udev's by-id links. */
 static ssize_t uuid_show(struct device *d, struct device_attribute *attr,
@@ -141,6 +156,10 @@ static struct attribute *spf_attrs[] = {
 	&dev_attr_chunk_cache_hits.attr,
 	&dev_attr_chunk_cache_misses.attr,
 	&dev_attr_uuid.attr,
+	&dev_attr_writable.attr,
+	&dev_attr_overlay.attr,
+	&dev_attr_overlay_bytes.attr,
+	&dev_attr_overlay_records.attr,
 	NULL,
 };
 

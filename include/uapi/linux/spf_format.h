@@ -75,6 +75,12 @@ enum spf_chunk_state {
 #define SPF_INCOMPAT_CONSOLIDATED	_BITULL(1)	/* stands in for others */
 #define SPF_INCOMPAT_SUPPORTED		(SPF_INCOMPAT_ENCRYPTED | \
 					 SPF_INCOMPAT_CONSOLIDATED)
+/*
+ * Not an image but an unsealed write-back overlay (a log of records after
+ * the header, no index, no trailer).  Never in SPF_INCOMPAT_SUPPORTED:
+ * only the overlay code accepts it (spf_parse_overlay_header()).
+ */
+#define SPF_INCOMPAT_OVERLAY		_BITULL(2)
 
 /* Key derivation (spf_crypt.kdf). */
 #define SPF_KDF_ARGON2ID	1
@@ -253,5 +259,31 @@ struct spf_summary {
 	__le32 crc;			/* crc32c of the whole block, this 0 */
 	__u8   bits[SPF_SUMMARY_BYTES];	/* bit r: byte r/8, bit r%8 */
 };					/* 4096 bytes */
+
+/*
+ * The write-back overlay (docs/format.md section 11).  While a device is
+ * attached writable, its writes are appended to the overlay file: the
+ * future incremental's header with SPF_INCOMPAT_OVERLAY set, then records
+ * back to back, each a struct spf_log_record and its stored bytes.  The
+ * file is only ever appended to; sealing rewrites it into a standard
+ * incremental.
+ */
+#define SPF_LOG_MAGIC		0x57465053	/* "SPFW" */
+
+/* Each record's own random nonce ends in this byte (chunks end in 0). */
+#define SPF_LOG_NONCE_MARK	0x01
+
+struct spf_log_record {
+	__le32 magic;			/* SPF_LOG_MAGIC */
+	__u8   state;			/* enum spf_chunk_state */
+	__u8   reserved0[3];
+	__le64 seq;			/* 1 for the first record, then +1 */
+	__le64 chunk;			/* < the overlay's chunk count */
+	__le32 length;			/* stored bytes after this record */
+	__le32 data_crc;		/* crc32c of the stored bytes */
+	__u8   nonce[SPF_GCM_NONCE_LEN];	/* encrypted only, else 0 */
+	__u8   reserved1[16];
+	__le32 crc;			/* crc32c of the record, this 0 */
+};					/* 64 bytes */
 
 #endif /* _UAPI_LINUX_SPF_FORMAT_H */

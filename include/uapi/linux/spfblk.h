@@ -21,9 +21,11 @@
 #define SPF_ATTACH_F_NO_PARTSCAN	_BITUL(0)	/* no /dev/spfNpM */
 #define SPF_ATTACH_F_AUTOCLEAR		_BITUL(1)	/* detach on last close */
 #define SPF_ATTACH_F_KEYRING		_BITUL(2)	/* @keys: key descriptions */
+#define SPF_ATTACH_F_WRITABLE		_BITUL(3)	/* @overlay_fd: writes */
 #define SPF_ATTACH_F_ALL		(SPF_ATTACH_F_NO_PARTSCAN | \
 					 SPF_ATTACH_F_AUTOCLEAR | \
-					 SPF_ATTACH_F_KEYRING)
+					 SPF_ATTACH_F_KEYRING | \
+					 SPF_ATTACH_F_WRITABLE)
 
 /* Detach flags (spf_detach.flags). */
 #define SPF_DETACH_F_LAZY		_BITUL(0)	/* detach on last close */
@@ -33,6 +35,7 @@
 #define SPF_INFO_F_AUTOCLEAR		_BITUL(0)
 #define SPF_INFO_F_PARTSCAN		_BITUL(1)
 #define SPF_INFO_F_ENCRYPTED		_BITUL(2)	/* some layer is */
+#define SPF_INFO_F_WRITABLE		_BITUL(3)	/* has an overlay */
 
 /* Features the driver has (spf_features.features). */
 #define SPF_FEAT_DEFLATE		_BITULL(0)
@@ -42,6 +45,7 @@
 #define SPF_FEAT_AUTOCLEAR		_BITULL(4)
 #define SPF_FEAT_SHRINKER		_BITULL(5)
 #define SPF_FEAT_KEYRING		_BITULL(6)	/* SPF_ATTACH_F_KEYRING */
+#define SPF_FEAT_WRITABLE		_BITULL(7)	/* SPF_ATTACH_F_WRITABLE */
 
 #define SPF_KEY_SIZE			32	/* AES-256 data key */
 
@@ -71,10 +75,17 @@ struct spf_layer_keydesc {
  *		With SPF_ATTACH_F_KEYRING: user pointer to struct
  *		spf_layer_keydesc[nr_layers] (not 0); the kernel looks each
  *		key up with request_key() and wipes its copy of the payload.
+ *		With SPF_ATTACH_F_WRITABLE the array has nr_layers + 1
+ *		elements, the last one the overlay's key.
  * @nr_layers:	1 .. SPF_MAX_DEPTH + 1.
  * @flags:	SPF_ATTACH_F_*.
  * @cache_bytes: extent cache budget in bytes; 0 for the module default.
  * @index:	out: N of /dev/spfN.
+ * @overlay_fd:	with SPF_ATTACH_F_WRITABLE, the write-back overlay (see
+ *		docs/format.md), open for reading and writing, whose header
+ *		links to the top layer: the device is writable and every
+ *		write is appended there.  Its records are replayed and a torn
+ *		tail is cut off first.  0 without the flag.
  */
 struct spf_attach {
 	__u64 fds;
@@ -83,7 +94,7 @@ struct spf_attach {
 	__u32 flags;
 	__u64 cache_bytes;
 	__u32 index;
-	__u32 reserved0;
+	__s32 overlay_fd;
 	__u64 reserved[4];
 };					/* 72 bytes */
 
@@ -107,7 +118,9 @@ struct spf_info {
 	__u64 cache_misses;
 	__u64 corrupt_chunks;
 	__u8  top_uuid[16];
-	__u64 reserved[4];
+	__u64 overlay_bytes;		/* the overlay's size, if writable */
+	__u64 overlay_records;		/* records in it, replayed or written */
+	__u64 reserved[2];
 };					/* 112 bytes */
 
 /* SPF_IOC_GET_FEATURES: what this driver supports. */

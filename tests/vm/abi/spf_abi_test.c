@@ -202,7 +202,7 @@ TEST_F(ctl, features)
 	struct spf_features f;
 	const __u64 want = SPF_FEAT_DEFLATE | SPF_FEAT_ZSTD | SPF_FEAT_LZ4 |
 			   SPF_FEAT_AES_GCM | SPF_FEAT_AUTOCLEAR |
-			   SPF_FEAT_KEYRING;
+			   SPF_FEAT_KEYRING | SPF_FEAT_WRITABLE;
 	unsigned int i;
 
 	memset(&f, 0xa5, sizeof(f));
@@ -283,10 +283,10 @@ TEST_F(ctl, attach_nonzero_reserved)
 
 	good_attach(&a, &fd, self->a);
 	ASSERT_LE(0, fd);
-	a.reserved0 = 1;
-	EXPECT_EQ(EINVAL, attach_raw(self->fd, &a)) TH_LOG("reserved0");
+	a.overlay_fd = 1;
+	EXPECT_EQ(EINVAL, attach_raw(self->fd, &a)) TH_LOG("overlay_fd without SPF_ATTACH_F_WRITABLE");
 	for (i = 0; i < 4; i++) {
-		a.reserved0 = 0;
+		a.overlay_fd = 0;
 		memset(a.reserved, 0, sizeof(a.reserved));
 		a.reserved[i] = 1ULL << 40;
 		EXPECT_EQ(EINVAL, attach_raw(self->fd, &a))
@@ -466,9 +466,9 @@ TEST_F(ctl, get_info_unknown_index)
 	EXPECT_EQ(ENXIO, get_info(self->fd, ~0U, &info));
 	memset(&info, 0, sizeof(info));
 	info.index = 4095;
-	info.reserved[3] = 1;
+	info.reserved[1] = 1;
 	EXPECT_EQ(EINVAL, ioctl(self->fd, SPF_IOC_GET_INFO, &info) ? errno : 0)
-		TH_LOG("reserved[3]");
+		TH_LOG("reserved[1]");
 	EXPECT_EQ(EFAULT, ioctl(self->fd, SPF_IOC_GET_INFO, (void *)16) ? errno : 0);
 }
 
@@ -500,7 +500,9 @@ TEST_F(ctl, attach_get_info_detach)
 	EXPECT_EQ(0U, info.flags & (SPF_INFO_F_ENCRYPTED | SPF_INFO_F_AUTOCLEAR));
 	EXPECT_LT(0ULL, info.cache_budget);
 	EXPECT_EQ(0ULL, info.corrupt_chunks);
-	EXPECT_EQ(0ULL, info.reserved[0] | info.reserved[1] | info.reserved[2] | info.reserved[3]);
+	EXPECT_EQ(0ULL, info.reserved[0] | info.reserved[1]);
+	EXPECT_EQ(0U, info.flags & SPF_INFO_F_WRITABLE);
+	EXPECT_EQ(0ULL, info.overlay_bytes | info.overlay_records);
 
 	devpath(idx, dev, sizeof(dev));
 	ASSERT_EQ(0, stat(dev, &st)) TH_LOG("%s: %s", dev, strerror(errno));

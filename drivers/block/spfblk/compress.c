@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Compressing overlay records with the kernel's zlib, zstd and lz4: the
+ * same formats the decoders (decompress.c) and spfctl accept.  deflate is
+ * one zlib stream (RFC 1950), zstd one frame, lz4 one raw block.
+ *
+ * Only a writable device has encoders.  Each worker context gets, at
+ * attach, a chunk-sized read-modify-write buffer and the workspace of the
+ * overlay's codec at the overlay header's level, so that a write never
+ * allocates for them.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/lz4.h>
+#include <linux/vmalloc.h>
+#include <linux/zlib.h>
+#include <linux/zstd.h>
+
+#include "spfblk.h"
+
+/* The zlib level of the overlay: 1 .. 9; 0 or out of range: the default. */
+static int spf_deflate_level(const struct spf_image *img)
+{
+	return img->codec_level >= 1 && img->codec_level <= 9 ?
+	       img->codec_level : Z_DEFAULT_COMPRESSION;
+}
+
+static int spf_zstd_level(const struct spf_image *img)
+{
+	return img->codec_level >= 1 && img->codec_level <= zstd_max_clevel() ?
+	       img->codec_level : 3;
+}
+
+int spf_compress_ctx_init(struct spf_device *dev, struct spf_ctx *ctx)
+{
+	const struct spf_image *img;
+	size_t size = 0;
+
+	if (!dev->ovl)
+		return 0;
+	img = &spf_ovl_layer(dev)->img;
+	ctx->rmw = vmalloc(dev->chunk_size);
+	if (!ctx->rmw)
+		return -ENOMEM;
+	switch (img->codec) {
+	case SPF_CODEC_DEFLATE:
+		size = zlib_deflate_workspacesize(MAX_WBITS, MAX_MEM_LEVEL);
+		break;
+	case SPF_CODEC_ZSTD:
+		ctx->enc_zp = zstd_get_params(spf_zstd_level(img),
+					      dev->chunk_size);
+		size = zstd_cctx_workspace_bound(&ctx->enc_zp.cParams);
+		break;
+	case SPF_CODEC_LZ4:
+		size = LZ4_MEM_COMPRESS;
+		break;
+	default:
+		return 0;
+	}
+	ctx->enc_mem = vzalloc(size);
+	if (!ctx->enc_mem)
+		return -ENOMEM;
+	if (img->codec == SPF_CODEC_DEFLATE) {
+		ctx->enc_zs.workspace = ctx->enc_mem;
+	} else if (img->codec == SPF_CODEC_ZSTD) {
+		ctx->enc_cctx = zstd_init_cctx(ctx->enc_mem, size);
+		if (!ctx->enc_cctx)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+void spf_compress_ctx_free(struct spf_ctx *ctx)
+{
+	vfree(ctx->enc_mem);
+	vfree(ctx->rmw);
+	ctx->enc_mem = NULL;
+	ctx->rmw = NULL;
+}
+
+static u32 spf_deflate_enc(struct spf_ctx *ctx, const struct spf_image *img,
+			   const u8 *src, u32 len, u8 *dst, u32 cap)
+{
+	struct z_stream_s *zs = &ctx->enc_zs;
+	u32 n = 0;
+
+	if (zlib_deflateInit2(zs, spf_deflate_level(img), Z_DEFLATED,
+			      MAX_WBITS, MAX_MEM_LEVEL,
+			      Z_DEFAULT_STRATEGY) != Z_OK)
+		return 0;
+	zs->next_in = src;
+	zs->avail_in = len;
+	zs->next_out = dst;
+	zs->avail_out = cap;
+	if (zlib_deflate(zs, Z_FINISH) == Z_STREAM_END)
+		n = zs->total_out;
+	zlib_deflateEnd(zs);
+	return n;
+}
+
+/*
+ * Compress the chunk @src (chunk_size bytes) into @dst, at most @cap
+ * bytes.  Returns the compressed length, or 0 if it does not fit (store
+ * it raw) or the overlay's codec is none.
+ */
+u32 spf_compress(struct spf_device *dev, struct spf_ctx *ctx, const u8 *src,
+		 u8 *dst, u32 cap)
+{
+	const struct spf_image *img = &spf_ovl_layer(dev)->img;
+	u32 len = dev->chunk_size;
+	size_t n;
+	int r;
+
+	if (!ctx->enc_mem || !cap)
+		return 0;
+	switch (img->codec) {
+	case SPF_CODEC_DEFLATE:
+		return spf_deflate_enc(ctx, img, src, len, dst, cap);
+	case SPF_CODEC_ZSTD:
+		n = zstd_compress_cctx(ctx->enc_cctx, dst, cap, src, len,
+				       &ctx->enc_zp);
+		return zstd_is_error(n) || n > cap ? 0 : n;
+	case SPF_CODEC_LZ4:
+		r = LZ4_compress_default(src, dst, len, cap, ctx->enc_mem);
+		return r > 0 && r <= cap ? r : 0;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,155 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Writable attach, part 3 (issue 7; 70-writable.sh, 71-writable-replay.sh):
+# qemu's block layer straight on the writable device, with no qcow2
+# overlay: qemu-io -f raw writes patterns (512 B at an unaligned offset,
+# 4 KiB across a chunk boundary, 64 KiB, 100 KiB, 128 KiB, the last 4 KiB)
+# and write -z, and reads each pattern back; blkdiscard of whole chunks and
+# of part of a chunk, and blkdiscard -z (zeroout) at an unaligned offset,
+# read as zeros.  The device equals a model (the source disk with the same
+# changes) byte for byte; detach seals, verify passes, and the sealed image
+# attached read-only reads like the model and passes qemu-io -r's pattern
+# reads.  The chain's files are unchanged (sha256).
+. "$(dirname "$0")/../../lib.sh"
+need_spfctl
+
+W=$T/w
+CS=65536
+MB=1048576
+SIZE=$((16 * MB))
+mkdir -p "$W"
+t0=$SECONDS
+tnote() { echo "# 72-writable-qemu: $1 at $((SECONDS - t0)) s"; }
+
+{
+	head -c $((8 * MB)) /dev/urandom
+	head -c $((4 * MB)) /dev/zero
+	head -c $((4 * MB)) /dev/urandom
+} > "$W/l0.raw"
+cp "$W/l0.raw" "$W/l1.raw"
+for c in 1 16 80 180; do
+	dd if=/dev/urandom of="$W/l1.raw" bs=$CS seek=$c count=1 conv=notrunc status=none
+done
+if ! "$SPFCTL" create -c deflate "$W/l0.raw" "$W/full.spf" >/dev/null 2>"$T/err" ||
+   ! "$SPFCTL" create --parent "$W/full.spf" "$W/l1.raw" "$W/i1.spi" >/dev/null 2>>"$T/err"; then
+	fail wr-qemu-chain "spfctl create: $(head -n 3 "$T/err" | tr '\n' ' ')"
+	finish
+fi
+(cd "$W" && sha256sum full.spf i1.spi) > "$T/chain.sha256"
+tnote "chain built"
+
+# wattach NAME OVERLAY IMAGE [OPTIONS...]: spfctl attach --writable --overlay
+# OVERLAY OPTIONS IMAGE; sets DEV and IDX; checks the device is writable
+# (ro 0, spf/writable 1, spf/overlay the overlay's path).
+wattach() {
+	local name=$1 ov=$2 img=$3 out rc n v; shift 3
+	DEV='' IDX=''
+	out=$("$SPFCTL" attach --writable --overlay "$ov" "$@" "$img" 2>"$T/attach.err") && rc=0 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$name" "spfctl attach --writable exited $rc: $(head -n 3 "$T/attach.err" | tr '\n' ' ')"
+		return 1
+	fi
+	ATTACH_OUT=$out
+	out=${out%%$'\n'*}
+	out=${out%%[ :,]*}
+	if [[ ! "$out" =~ ^/dev/spf([0-9]+)$ ]]; then
+		fail "$name" "spfctl attach --writable printed '$ATTACH_OUT', not /dev/spfN first"
+		return 1
+	fi
+	IDX=${BASH_REMATCH[1]}
+	DEV=$out
+	n=spf$IDX
+	if [ ! -b "$DEV" ]; then
+		fail "$name" "$DEV is not a block device"
+		return 1
+	fi
+	v="ro=$(sysval "/sys/block/$n/ro") writable=$(sysval "/sys/block/$n/spf/writable")"
+	if [ "$v" != "ro=0 writable=1" ]; then
+		fail "$name" "$DEV: $v (want ro=0 writable=1)"
+		return 1
+	fi
+	v=$(sysval "/sys/block/$n/spf/overlay")
+	if [ "$v" != "$(readlink -f "$ov")" ]; then
+		fail "$name" "spf/overlay is '$v', not $(readlink -f "$ov")"
+		return 1
+	fi
+	pass "$name"
+}
+
+# reads_as NAME DEV FILE: DEV (read with O_DIRECT) has FILE's size and bytes.
+reads_as() {
+	local size out
+	size=$(dev_bytes "$2")
+	if [ "$size" != "$(stat -c %s "$3")" ]; then
+		fail "$1" "$2 has $size bytes, $(basename "$3") $(stat -c %s "$3")"
+	elif out=$(dd if="$2" iflag=direct bs=1M status=none | cmp - "$3" 2>&1); then
+		pass "$1"
+	else
+		fail "$1" "$2 differs from $(basename "$3"): $out"
+	fi
+}
+
+# ---- qemu-io on the writable device (raw, no qcow2) ------------------------------------------
+if ! command -v qemu-io >/dev/null; then
+	skip wr-qemu-io "qemu-io is not installed"
+elif wattach wr-qemu-attach "$W/q.spi" "$W/i1.spi"; then
+	cp "$W/l1.raw" "$W/model"
+	# pattern offset length
+	pats="0xab $MB 65536
+0x5a 1536 512
+0x11 $((2 * CS - 512)) 4096
+0x22 $((5 * MB)) 102400
+0x33 $((9 * MB + 4096)) 131072
+0x44 $((SIZE - 4096)) 4096"
+	args=()
+	while read -r p o l; do
+		args+=(-c "write -P $p $o $l")
+		head -c "$l" /dev/zero | tr '\0' "\\$(printf '%03o' "$p")" |
+			dd of="$W/model" bs="$l" seek="$o" oflag=seek_bytes conv=notrunc status=none
+	done <<< "$pats"
+	args+=(-c "write -z $((6 * MB)) $((3 * CS))")
+	dd if=/dev/zero of="$W/model" bs=$CS seek=$((6 * MB / CS)) count=3 conv=notrunc status=none
+	while read -r p o l; do
+		args+=(-c "read -P $p $o $l")
+	done <<< "$pats"
+	out=$(qemu-io -f raw "${args[@]}" "$DEV" 2>&1)
+	nw=$(grep -c '^wrote ' <<< "$out")
+	nr=$(grep -c '^read ' <<< "$out")
+	if [ "$nw" = 7 ] && [ "$nr" = 6 ] && ! grep -qi 'fail\|error' <<< "$out"; then
+		pass wr-qemu-io
+	else
+		fail wr-qemu-io "$nw writes, $nr reads: $(grep -i 'fail\|error' <<< "$out" | head -n 3 | tr '\n' ' ')"
+	fi
+	# Discard: whole chunks and a partial one read as zeros; zeroout too.
+	if err=$(blkdiscard -o $((10 * MB)) -l $((2 * CS)) "$DEV" 2>&1) &&
+	   err=$(blkdiscard -o $((11 * MB + 4096)) -l 8192 "$DEV" 2>&1) &&
+	   err=$(blkdiscard -z -o $((12 * MB + 512 * 3)) -l 10240 "$DEV" 2>&1); then
+		pass wr-discard-zeroout
+	else
+		fail wr-discard-zeroout "$err"
+	fi
+	dd if=/dev/zero of="$W/model" bs=$CS seek=$((10 * MB / CS)) count=2 conv=notrunc status=none
+	dd if=/dev/zero of="$W/model" bs=8192 seek=$((11 * MB + 4096)) count=1 oflag=seek_bytes conv=notrunc status=none
+	dd if=/dev/zero of="$W/model" bs=10240 seek=$((12 * MB + 512 * 3)) count=1 oflag=seek_bytes conv=notrunc status=none
+	reads_as wr-qemu-reads "$DEV" "$W/model"
+	vm_detach wr-qemu-detach "$DEV" && expect_ok wr-qemu-verify "$SPFCTL" verify "$W/q.spi"
+	if vm_attach wr-qemu-sealed "$W/q.spi"; then
+		reads_as wr-qemu-sealed-reads "$DEV" "$W/model"
+		args=()
+		while read -r p o l; do
+			args+=(-c "read -P $p $o $l")
+		done <<< "$pats"
+		out=$(qemu-io -r -f raw "${args[@]}" "$DEV" 2>&1)
+		nr=$(grep -c '^read ' <<< "$out")
+		[ "$nr" = 6 ] && ! grep -qi 'fail\|error' <<< "$out" && pass wr-qemu-sealed-patterns ||
+			fail wr-qemu-sealed-patterns "$nr reads: $(grep -i 'fail\|error' <<< "$out" | head -n 3 | tr '\n' ' ')"
+		vm_detach wr-qemu-sealed-detach "$DEV"
+	fi
+fi
+tnote "qemu-io checked"
+
+out=$(cd "$W" && sha256sum -c --quiet "$T/chain.sha256" 2>&1) && pass wr-qemu-chain-unchanged ||
+	fail wr-qemu-chain-unchanged "$out"
+left=$(spf_devices | tr '\n' ' ')
+[ -z "$left" ] && pass wr-qemu-no-devices || fail wr-qemu-no-devices "devices left: $left"
+finish
