@@ -364,21 +364,28 @@ cp "$B/l0.raw" "$B/l1.raw"; modify_chunks "$B/l1.raw" 65536 big1 20 >/dev/null
 sha_before=$(cat "$B/full.spf" "$B/i1.spi" | sha256sum)
 
 # interrupt SIGNAL: start a slow merge into $B/out, send SIGNAL once its
-# temporary file has data; prints the merge's exit status.
+# temporary file has data; prints the merge's exit status.  A merge that
+# finished before the signal could be sent (a scheduling accident on a
+# loaded machine: it tests nothing) is tried again, up to 5 times.
 interrupt() {
-	local pid i tmp
-	rm -f "$B"/out*
-	"$SPFCTL" merge --compress zstd --level 19 --threads 1 "$B/full.spf" "$B/i1.spi" \
-		"$B/out.spf" 2>"$T/int.err" &
-	pid=$!
-	for i in $(seq 1 600); do
-		tmp=$(ls "$B"/out.spf.tmp.* 2>/dev/null | head -n 1)
-		[ -n "$tmp" ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
+	local pid i tmp rc try
+	for try in 1 2 3 4 5; do
+		rm -f "$B"/out*
+		"$SPFCTL" merge --compress zstd --level 19 --threads 1 "$B/full.spf" "$B/i1.spi" \
+			"$B/out.spf" 2>"$T/int.err" &
+		pid=$!
+		for i in $(seq 1 600); do
+			tmp=$(ls "$B"/out.spf.tmp.* 2>/dev/null | head -n 1)
+			[ -n "$tmp" ] && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "-$1" "$pid" 2>/dev/null
+		wait "$pid" && rc=0 || rc=$?
+		[ "$rc" = 0 ] && [ -e "$B/out.spf" ] || break
+		echo "# merge finished before SIG$1 (try $try); again" >&2
 	done
-	kill "-$1" "$pid" 2>/dev/null
-	wait "$pid" && echo 0 || echo $?
+	echo "$rc"
 }
 rc=$(interrupt KILL)
 tmp=$(ls "$B"/out.spf.tmp.* 2>/dev/null | head -n 1)
