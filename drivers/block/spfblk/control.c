@@ -97,14 +97,28 @@ static const char *spf_key_strerror(int err)
 }
 
 /*
- * Copy the payload of the logon key @desc, layer @i's data key, into @out.
- * The payload is read under the key's semaphore, which keeps an update or
- * a revocation from freeing it meanwhile; request_key() searches the
- * calling process's keyrings (thread, process, session) and never calls
- * out to user space without callout data.
+ * What the log calls key @i of a keyring attach: "layer N", or "overlay"
+ * for the last one of a writable attach (index nr_layers).
  */
-static int spf_key_lookup(u32 i, struct file *file, const char *desc,
-			  u8 *out)
+static const char *spf_key_owner(const struct spf_attach *a, u32 i,
+				 char *buf, size_t size)
+{
+	if (a->flags & SPF_ATTACH_F_WRITABLE && i == a->nr_layers)
+		return "overlay";
+	snprintf(buf, size, "layer %u", i);
+	return buf;
+}
+
+/*
+ * Copy the payload of the logon key @desc, the data key of @what (layer N
+ * or the overlay, whose file is @file), into @out.  The payload is read
+ * under the key's semaphore, which keeps an update or a revocation from
+ * freeing it meanwhile; request_key() searches the calling process's
+ * keyrings (thread, process, session) and never calls out to user space
+ * without callout data.
+ */
+static int spf_key_lookup(const char *what, struct file *file,
+			  const char *desc, u8 *out)
 {
 	const struct user_key_payload *payload;
 	unsigned int len = 0;
@@ -114,7 +128,7 @@ static int spf_key_lookup(u32 i, struct file *file, const char *desc,
 	key = request_key(&key_type_logon, desc, NULL);
 	if (IS_ERR(key)) {
 		ret = PTR_ERR(key);
-		pr_err("attach: layer %u (%pD): key \"%s\": %s (%d)\n", i,
+		pr_err("attach: %s (%pD): key \"%s\": %s (%d)\n", what,
 		       file, desc, spf_key_strerror(ret), ret);
 		return ret;
 	}
@@ -129,11 +143,11 @@ static int spf_key_lookup(u32 i, struct file *file, const char *desc,
 	up_read(&key->sem);
 	key_put(key);
 	if (ret) {
-		pr_err("attach: layer %u (%pD): key \"%s\": %s (%d)\n", i,
+		pr_err("attach: %s (%pD): key \"%s\": %s (%d)\n", what,
 		       file, desc, spf_key_strerror(ret), ret);
 	} else if (len) {
-		pr_err("attach: layer %u (%pD): key \"%s\" has %u bytes, not %d\n",
-		       i, file, desc, len, SPF_KEY_SIZE);
+		pr_err("attach: %s (%pD): key \"%s\" has %u bytes, not %d\n",
+		       what, file, desc, len, SPF_KEY_SIZE);
 		ret = -EINVAL;
 	}
 	return ret;
@@ -149,6 +163,7 @@ static int spf_keys_lookup(const struct spf_attach *a, struct file **files,
 			   struct spf_layer_key *keys)
 {
 	struct spf_layer_keydesc *d;
+	char what[24];		/* "layer 4294967295" fits */
 	size_t len;
 	u32 i;
 	int ret = 0;
@@ -165,16 +180,17 @@ static int spf_keys_lookup(const struct spf_attach *a, struct file **files,
 		len = strnlen(d[i].desc, SPF_KEYDESC_SIZE);
 		if (len == SPF_KEYDESC_SIZE ||
 		    !spf_is_zero(d[i].desc + len, SPF_KEYDESC_SIZE - len)) {
-			pr_err("attach: layer %u: key description not NUL-terminated and zero-padded\n",
-			       i);
+			pr_err("attach: %s: key description not NUL-terminated and zero-padded\n",
+			       spf_key_owner(a, i, what, sizeof(what)));
 			ret = -EINVAL;
 			goto out;
 		}
 	}
 	for (i = 0; i < spf_nr_keys(a) && !ret; i++)
 		if (d[i].desc[0])
-			ret = spf_key_lookup(i, files[i], d[i].desc,
-					     keys[i].key);
+			ret = spf_key_lookup(spf_key_owner(a, i, what,
+							   sizeof(what)),
+					     files[i], d[i].desc, keys[i].key);
 out:
 	kvfree(d);
 	return ret;
