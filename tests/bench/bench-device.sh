@@ -20,10 +20,12 @@
 #   BENCH_QUICK=1   small disks, short runs: for testing the harness
 #   BENCH_DEPTHS    chain depths of the sweep (default "1 16 256 1024")
 #   BENCH_MEM       guest memory in MiB (default 5120; 2048 quick)
-#   BENCH_PHASES    what the guest runs (default "systems sweep big")
+#   BENCH_PHASES    what the guest runs (default "systems sweep big writes")
+#   BENCH_WRITE_CODECS  images the writes phase attaches writable (default
+#                   "zstd"; "zstd none" adds the uncompressed image)
 #   BENCH_STRICT=1  exit 1 when a target is missed
-#   BENCH_PARALLEL=1  run the systems in one guest and the sweep and the
-#                   big disk in a second guest at the same time
+#   BENCH_PARALLEL=1  run the systems in one guest and the sweep, the
+#                   big disk and the writes in a second guest at the same time
 #   BENCH_TAG       suffix of the run folder and results (run-KVER-TAG)
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,7 +43,8 @@ fi
 depths=${BENCH_DEPTHS:-1 16 256 1024}
 kernels=${BENCH_KERNELS-6.1 6.12}
 sweep_pct=1
-phases=${BENCH_PHASES:-systems sweep big}
+phases=${BENCH_PHASES:-systems sweep big writes}
+wcodecs=${BENCH_WRITE_CODECS:-zstd}
 spfctl=$top/tools/spfctl/spfctl
 
 die() { echo "bench-device: $*" >&2; exit 1; }
@@ -146,7 +149,7 @@ run_guest() {
 	rm -rf "$1"
 	mkdir -p "$1"
 	tests/vm/run-vm -q --kver "$kver" --smp 2 --mem "$3" --timeout 5400 "${vmdisk[@]}" \
-		--scratch "$1" -- "$here/guest-bench.sh" "$ko" "$data" "$runtime" "$depths" "$2" || {
+		--scratch "$1" -- "$here/guest-bench.sh" "$ko" "$data" "$runtime" "$depths" "$2" "$wcodecs" || {
 		echo "bench: the guest ($2) failed on $kver; the end of its log:" >&2
 		tail -n 30 "$1/guest.log" >&2
 		return 1
@@ -164,14 +167,24 @@ for s in $kernels; do
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	t=$(now)
 	if [ "${BENCH_PARALLEL:-0}" = 1 ]; then
-		# The systems in one guest, the sweep and the big disk in a
-		# second one at the same time (halves the wall time; the two
-		# share the host's CPUs).
-		echo "bench: Linux $kver, two guests (systems: 3072 MiB; sweep, big: ${mem} MiB), ${runtime} s per fio run, load average $load"
-		run_guest "$scratch/a" systems 3072 &
-		pa=$!
-		run_guest "$scratch/b" "sweep big" "$mem" || status=1
-		wait "$pa" || status=1
+		# The systems in one guest, the sweep, the big disk and the
+		# writes (whose overlays need the room) in a second one at the
+		# same time (halves the wall time; the two share the host's
+		# CPUs).  BENCH_PHASES picks which of them run.
+		pa_ph='' pb_ph=''
+		for p in $phases; do
+			case $p in systems) pa_ph=systems ;; *) pb_ph="$pb_ph${pb_ph:+ }$p" ;; esac
+		done
+		echo "bench: Linux $kver, two guests (${pa_ph:-none}: 3072 MiB; ${pb_ph:-none}: ${mem} MiB), ${runtime} s per fio run, load average $load"
+		pa=
+		if [ -n "$pa_ph" ]; then
+			run_guest "$scratch/a" "$pa_ph" 3072 &
+			pa=$!
+		fi
+		if [ -n "$pb_ph" ]; then
+			run_guest "$scratch/b" "$pb_ph" "$mem" || status=1
+		fi
+		if [ -n "$pa" ]; then wait "$pa" || status=1; fi
 		dirs=$scratch/a:$scratch/b
 		gmem="3072 + $mem"
 	else
@@ -183,6 +196,8 @@ for s in $kernels; do
 	{
 		echo "kver $kver"
 		echo "runtime $runtime"
+		echo "phases $phases"
+		echo "write_codecs $wcodecs"
 		echo "quick $quick"
 		echo "guest_mem_mb $gmem"
 		echo "parallel_guests ${BENCH_PARALLEL:-0}"

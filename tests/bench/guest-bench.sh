@@ -4,12 +4,14 @@
 # Guest side of tests/bench/bench-device.sh: runs inside the qemu guest
 # (tests/vm/run-vm).  Not meant to be run by hand.
 #
-# Usage: guest-bench.sh KO DATA RUNTIME DEPTHS [PHASES]
+# Usage: guest-bench.sh KO DATA RUNTIME DEPTHS [PHASES [WCODECS]]
 #   KO       spfblk.ko to insmod
 #   DATA     the host folder with the images (build/bench/data-KEY)
 #   RUNTIME  seconds per fio run
 #   DEPTHS   chain depths of the sweep ("1 16 256 1024")
-#   PHASES   which parts run (default "systems sweep big")
+#   PHASES   which parts run (default "systems sweep big writes")
+#   WCODECS  the images the writes phase attaches writable (default "zstd":
+#            spf-zstd.spf; "zstd none" adds spf-none.spf)
 #
 # Writes to /scratch (the host's run folder):
 #   metrics.txt   "KEY VALUE" lines (attach times, memory, cache figures,
@@ -17,7 +19,7 @@
 #   fio/NAME.json one fio JSON report per run
 # Image files are copied onto a tmpfs in the guest, one system at a time.
 set -eu
-ko=$1 data=$2 runtime=$3 depths=$4 phases=${5:-systems sweep big}
+ko=$1 data=$2 runtime=$3 depths=$4 phases=${5:-systems sweep big writes} wcodecs=${6:-zstd}
 spfctl=$(cd "$(dirname "$0")/../.." && pwd)/tools/spfctl/spfctl
 out=/scratch
 work=/mnt/bench
@@ -84,15 +86,18 @@ spf_check() {
 	put "cache $1 $b $u $(cat "$s/cache_hits") $(cat "$s/cache_misses")"
 }
 
-# run_fio NAME DEV WORKLOAD [SIZE]: one fio run, JSON to fio/NAME.json.
+# run_fio NAME DEV WORKLOAD: one fio run, JSON to fio/NAME.json.  wseq and
+# wrand write (fio's default buffers: random bytes, incompressible).
 run_fio() {
-	local name=$1 dev=$2 wl=$3 args
+	local name=$1 dev=$2 wl=$3 args ro=--readonly
 	case $wl in
 	seq) args=(--rw=read --bs=1M --iodepth=16 --numjobs=1) ;;
 	rand) args=(--rw=randread --bs=4k --iodepth=32 --numjobs=4 --group_reporting) ;;
 	lat) args=(--rw=randread --bs=4k --iodepth=1 --numjobs=1) ;;
+	wseq) args=(--rw=write --bs=1M --iodepth=16 --numjobs=1) ro= ;;
+	wrand) args=(--rw=randwrite --bs=4k --iodepth=32 --numjobs=4 --group_reporting) ro= ;;
 	esac
-	fio --name="$name" --filename="$dev" --readonly --direct=1 --ioengine=libaio \
+	fio --name="$name" --filename="$dev" ${ro:+"$ro"} --direct=1 --ioengine=libaio \
 		--time_based --runtime="$runtime" "${args[@]}" \
 		--output-format=json --output="$out/fio/$name.json" >/dev/null 2>"$out/fio/$name.err" || {
 		log "fio $name failed: $(head -n 3 "$out/fio/$name.err")"
@@ -237,6 +242,86 @@ put "mem big read $(($(memkb) - m0))"
 spf_check big-read "$dev"
 "$spfctl" detach "$dev"
 rm -f "$work/big.spf"
+fi
+
+# --- 4. writes (issue 7) ------------------------------------------------------------
+# For each workload, on the same image: spfblk with the image attached
+# writable on a fresh overlay next to it, then qemu-nbd serving a fresh
+# qcow2 overlay whose backing file is the same image attached read-only
+# (/dev/spfM), with the systems phase's qemu-nbd settings (its defaults).
+# Records "w NAME KEY VALUE" lines: overlay_bytes / overlay_records (sysfs,
+# after the run), overlay_file (the overlay's or qcow2's size), alloc
+# (its allocated bytes), detach_s (spfctl detach = detach + seal; qemu-nbd
+# -d), sealed_bytes (the incremental the overlay was sealed into) and seal
+# (ok / FAILED).
+# wdetach DEV: spfctl detach DEV, retried while qemu-nbd lets go of it.
+wdetach() {
+	local _
+	for _ in $(seq 1 50); do
+		"$spfctl" detach "$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	"$spfctl" detach "$1"
+}
+if phase writes; then
+for c in $wcodecs; do
+	img=spf-$c.spf
+	t=$(now)
+	fetch "$img" "$work/$img"
+	put "fetch spfw-$c $(since "$t")"
+	for wl in wseq wrand; do
+		name=spfw-$c-$wl
+		log "$name"
+		ov=$work/overlay-$wl.spi
+		rm -f "$ov"
+		settle
+		t=$(now)
+		if dev=$("$spfctl" attach -P --writable --overlay "$ov" "$work/$img" 2>"$out/$name.attach.err"); then
+			dev=${dev%%$'\n'*}
+			put "attach $name $(since "$t")"
+			run_fio "$name" "$dev" "$wl" || true
+			s=/sys/block/${dev#/dev/}/spf
+			put "w $name overlay_bytes $(cat "$s/overlay_bytes")"
+			put "w $name overlay_records $(cat "$s/overlay_records")"
+			put "w $name overlay_file $(stat -c %s "$ov")"
+			put "w $name alloc $(($(stat -c %b "$ov") * 512))"
+			spf_check "$name" "$dev"
+			t=$(now)
+			if "$spfctl" detach "$dev" >"$out/$name.seal" 2>&1; then
+				put "w $name detach_s $(since "$t")"
+				put "w $name sealed_bytes $(stat -c %s "$ov")"
+				put "w $name seal ok"
+			else
+				put "w $name seal FAILED"
+				log "$name: detach/seal failed: $(head -n 3 "$out/$name.seal")"
+			fi
+		else
+			log "$name: attach failed: $(head -n 3 "$out/$name.attach.err")"
+		fi
+		rm -f "$ov"
+
+		name=nbdw-$c-$wl
+		log "$name"
+		q=$work/overlay-$wl.qcow2
+		rm -f "$q"
+		ro=$("$spfctl" attach -P "$work/$img")
+		qemu-img create -q -f qcow2 -b "$ro" -F raw "$q"
+		settle
+		t=$(now)
+		qemu-nbd -f qcow2 -c /dev/nbd0 "$q"
+		wait_size /dev/nbd0
+		put "attach $name $(since "$t")"
+		run_fio "$name" /dev/nbd0 "$wl" || true
+		t=$(now)
+		qemu-nbd -d /dev/nbd0 >/dev/null
+		put "w $name detach_s $(since "$t")"
+		wdetach "$ro"
+		put "w $name overlay_file $(stat -c %s "$q")"
+		put "w $name alloc $(($(stat -c %b "$q") * 512))"
+		rm -f "$q"
+	done
+	rm -f "${work:?}/$img"
+done
 fi
 umount "$work"
 log "done"

@@ -55,13 +55,23 @@ def fio(scratches, name):
         txt = f.read()
     j = json.loads(txt[txt.index("{"):])     # fio may print notes first
     jobs = j["jobs"]
-    r = {"mibs": sum(x["read"]["bw_bytes"] for x in jobs) / 1048576,
-         "iops": sum(x["read"]["iops"] for x in jobs)}
+    # read + write: one of the two is zero (the writes phase only writes)
+    r = {"mibs": sum(x[d]["bw_bytes"] for x in jobs for d in ("read", "write")) / 1048576,
+         "iops": sum(x[d]["iops"] for x in jobs for d in ("read", "write"))}
     pct = jobs[0]["read"]["clat_ns"].get("percentile", {})
     if "50.000000" in pct:
         r["p50_us"] = pct["50.000000"] / 1000
         r["p99_us"] = pct["99.000000"] / 1000
     return r
+
+
+def num(d, key, conv=int):
+    """d[key] converted, or None when the run did not record it."""
+    return conv(d[key]) if key in d else None
+
+
+def mib(b):
+    return None if b is None else b / 1048576
 
 
 def ratio(a, b):
@@ -94,7 +104,7 @@ def main(argv):
         p = os.path.join(sc, "metrics.txt")
         if os.path.exists(p):
             lines += open(p).read().splitlines()
-    attach, mem, cache, check, layers, misc = {}, {}, [], {}, {}, {}
+    attach, mem, cache, check, layers, misc, wr = {}, {}, [], {}, {}, {}, {}
     for line in lines:
         w = line.split()
         if not w:
@@ -111,9 +121,13 @@ def main(argv):
             check[w[1]] = w[2]
         elif w[0] == "layers":
             layers[w[1]] = int(w[2])
+        elif w[0] == "w" and len(w) == 4:
+            wr.setdefault(w[1], {})[w[2]] = w[3]
         else:
             misc[w[0]] = " ".join(w[1:])
     missing = []
+    # phases the run asked for (host.txt; older runs: the three of issue 4)
+    phases = host.get("phases", "systems sweep big").split()
 
     # 1. systems
     res = {}
@@ -122,7 +136,8 @@ def main(argv):
         for wl in ("seq", "rand", "lat"):
             f = fio(scratch, "%s-%s" % (s, wl))
             if f is None:
-                missing.append("%s-%s" % (s, wl))
+                if "systems" in phases:
+                    missing.append("%s-%s" % (s, wl))
                 continue
             if wl == "seq":
                 r["seq_mibs"] = f["mibs"]
@@ -154,7 +169,7 @@ def main(argv):
     for d in depths:
         n = "depth-%d" % d
         sq, rn = fio(scratch, n + "-seq"), fio(scratch, n + "-rand")
-        if sq is None or rn is None:
+        if (sq is None or rn is None) and "sweep" in phases:
             missing.append(n)
         cb = [c for c in cache if c["run"] == n + "-attach"]
         sweep[d] = {"layers": layers.get(n), "attach_s": attach.get(n),
@@ -184,7 +199,41 @@ def main(argv):
            "read_s": float(misc.get("big_read_seconds", "nan")),
            "datacheck": check.get("big")}
 
-    # 4. targets
+    # 4. writes (issue 7): spfblk writable on a fresh overlay against
+    # qemu-nbd on a qcow2 overlay backed by the same image read-only
+    wcodecs = host.get("write_codecs", "zstd").split()
+    writes = {}
+    for c in wcodecs:
+        row = {}
+        for wl in ("wseq", "wrand"):
+            sp, nb = "spfw-%s-%s" % (c, wl), "nbdw-%s-%s" % (c, wl)
+            fs, fn = fio(scratch, sp), fio(scratch, nb)
+            if "writes" in phases:
+                missing += [n for n, f in ((sp, fs), (nb, fn)) if f is None]
+            k = "mibs" if wl == "wseq" else "iops"
+            ws, wn = wr.get(sp, {}), wr.get(nb, {})
+            row[wl] = {
+                "spfblk": fs and fs[k], "qemu_nbd": fn and fn[k],
+                "ratio": ratio(fs and fs[k], fn and fn[k]),
+                "unit": "MiB/s" if k == "mibs" else "IOPS",
+                "spfblk_attach_s": attach.get(sp), "qemu_nbd_attach_s": attach.get(nb),
+                "overlay_bytes": num(ws, "overlay_bytes"),
+                "overlay_records": num(ws, "overlay_records"),
+                "overlay_file_bytes": num(ws, "overlay_file"),
+                "overlay_alloc_bytes": num(ws, "alloc"),
+                "detach_seal_s": num(ws, "detach_s", float),
+                "sealed_bytes": num(ws, "sealed_bytes"),
+                "seal": ws.get("seal"),
+                "qcow2_file_bytes": num(wn, "overlay_file"),
+                "qcow2_alloc_bytes": num(wn, "alloc"),
+                "qemu_nbd_disconnect_s": num(wn, "detach_s", float),
+            }
+        writes[c] = row
+        if "writes" in phases and any(row[wl]["seal"] != "ok" for wl in row):
+            check["writes-" + c] = "seal-" + "/".join(
+                "%s:%s" % (wl, row[wl]["seal"] or "none") for wl in row)
+
+    # 5. targets
     T = []
 
     def target(name, value, goal, met, note=""):
@@ -227,6 +276,17 @@ def main(argv):
            ("" if mt is None else " (a one-chunk image: %d KiB, so %d KiB over it)" % (mt, m - mt)
             if m is not None else "") +
            ("" if gib >= 16 else "; smaller than the 16 TiB of the target"))
+    if "writes" in phases:
+        for c in wcodecs:
+            ge("spfblk %s writable 1 MiB seq write vs qemu-nbd qcow2 overlay" % c,
+               writes[c]["wseq"]["ratio"], 2,
+               "overlay on the image attached read-only (/dev/spfM)")
+            ge("spfblk %s writable 4K random write IOPS vs qemu-nbd qcow2 overlay" % c,
+               writes[c]["wrand"]["ratio"], 2,
+               "overlay on the image attached read-only (/dev/spfM)")
+        bs = [c for c in wcodecs for wl in ("wseq", "wrand") if writes[c][wl]["seal"] != "ok"]
+        target("writable devices detach and seal", "%d ok, %d failed" %
+               (2 * len(wcodecs) - len(bs), len(bs)), "all ok", not bs, " ".join(bs))
     bad = [k for k, v in check.items() if v != "ok"]
     target("data read back matches (sweep depths, big disk)", "%d ok, %d bad" %
            (len(check) - len(bad), len(bad)), "all ok", (not bad) if check else None,
@@ -244,6 +304,7 @@ def main(argv):
     })
     out = {"settings": settings, "systems": res,
            "sweep": {str(k): v for k, v in sweep.items()}, "big": big,
+           "writes": writes,
            "cache_checks": cache, "targets": T, "missing": missing}
     with open(prefix + ".json", "w") as f:
         json.dump(out, f, indent=1, sort_keys=False)
@@ -321,7 +382,38 @@ def main(argv):
         fmt(big["read_s"], 1), fmt(big["mem_after_read_kib"]),
         fmt(big["cache_bytes_after_read"]), big["datacheck"] or "–"))
     L.append("")
-    L.append("## Targets (issue 4)")
+    if "writes" in phases:
+        L.append("## Writes: writable attach against a qcow2 overlay (issue 7)")
+        L.append("")
+        L.append("fio, O_DIRECT, libaio, no fsync, fio's default (incompressible) data: "
+                 "seq = 1 MiB writes QD16; rand = 4 KiB random writes QD32 × 4 jobs.  "
+                 "Each run starts from a fresh overlay on the guest's tmpfs.  spfblk: "
+                 "`spfctl attach --writable --overlay` on the image (the overlay gets "
+                 "the image's codec); detach + seal = `spfctl detach`.  qemu-nbd: a qcow2 "
+                 "overlay (64 KiB clusters) whose backing file is the same image attached "
+                 "read-only (/dev/spfM, raw), `qemu-nbd -f qcow2 -c /dev/nbd0` with its "
+                 "defaults as in the systems phase (writeback cache).  Overlay = the "
+                 "overlay file after the run (records, size); sealed = the incremental "
+                 "it became.")
+        L.append("")
+        L.append("| image | workload | spfblk | qemu-nbd | ratio | target 2× | spfblk overlay "
+                 "MiB (records) | detach + seal s | sealed MiB | qcow2 overlay MiB |")
+        L.append("|---|---|--:|--:|--:|---|--:|--:|--:|--:|")
+        for c in wcodecs:
+            for wl in ("wseq", "wrand"):
+                v = writes[c][wl]
+                r = v["ratio"]
+                L.append("| %s | %s | %s %s | %s %s | %s | %s | %s (%s) | %s | %s | %s |" % (
+                    "spf-%s.spf" % c,
+                    "1 MiB seq write" if wl == "wseq" else "4 KiB random write",
+                    fmt(v["spfblk"], 1 if wl == "wseq" else 0), v["unit"],
+                    fmt(v["qemu_nbd"], 1 if wl == "wseq" else 0), v["unit"], fx(r),
+                    "–" if r is None else ("met" if r >= 2 else "**missed**"),
+                    fmt(mib(v["overlay_file_bytes"]), 1), fmt(v["overlay_records"]),
+                    fmt(v["detach_seal_s"], 2), fmt(mib(v["sealed_bytes"]), 1),
+                    fmt(mib(v["qcow2_file_bytes"]), 1)))
+        L.append("")
+    L.append("## Targets (issues 4 and 7)")
     L.append("")
     L.append("| target | measured | goal | result | note |")
     L.append("|---|--:|---|---|---|")
