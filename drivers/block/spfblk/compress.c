@@ -98,21 +98,13 @@ static u32 spf_deflate_enc(struct spf_ctx *ctx, const struct spf_image *img,
 	return n;
 }
 
-/*
- * Compress the chunk @src (chunk_size bytes) into @dst, at most @cap
- * bytes.  Returns the compressed length, or 0 if it does not fit (store
- * it raw) or the overlay's codec is none.
- */
-u32 spf_compress(struct spf_device *dev, struct spf_ctx *ctx, const u8 *src,
-		 u8 *dst, u32 cap)
+/* Compress @len bytes of @src into @dst; 0 if not into @cap bytes. */
+static u32 spf_encode(struct spf_ctx *ctx, const struct spf_image *img,
+		      const u8 *src, u32 len, u8 *dst, u32 cap)
 {
-	const struct spf_image *img = &spf_ovl_layer(dev)->img;
-	u32 len = dev->chunk_size;
 	size_t n;
 	int r;
 
-	if (!ctx->enc_mem || !cap)
-		return 0;
 	switch (img->codec) {
 	case SPF_CODEC_DEFLATE:
 		return spf_deflate_enc(ctx, img, src, len, dst, cap);
@@ -126,4 +118,35 @@ u32 spf_compress(struct spf_device *dev, struct spf_ctx *ctx, const u8 *src,
 	default:
 		return 0;
 	}
+}
+
+/*
+ * Writes are on the I/O path, and data that does not compress (media,
+ * archives, encrypted files, random bytes) costs a codec as much time as
+ * data that does.  So a chunk larger than SPF_PROBE_SIZE is probed first:
+ * unless its first SPF_PROBE_SIZE bytes shrink by at least 1/32, it is
+ * stored raw without compressing the rest.  A chunk whose start does not
+ * compress but whose rest would is then stored raw too; that rare loss
+ * buys skipping 15/16 of the work on incompressible 64 KiB chunks.
+ */
+#define SPF_PROBE_SIZE		SZ_4K
+
+/*
+ * Compress the chunk @src (chunk_size bytes) into @dst, at most @cap
+ * bytes.  Returns the compressed length, or 0 if it does not fit or its
+ * probe does not compress (store it raw), or the overlay's codec is none.
+ */
+u32 spf_compress(struct spf_device *dev, struct spf_ctx *ctx, const u8 *src,
+		 u8 *dst, u32 cap)
+{
+	const struct spf_image *img = &spf_ovl_layer(dev)->img;
+	u32 len = dev->chunk_size;
+
+	if (!ctx->enc_mem || !cap)
+		return 0;
+	if (len > SPF_PROBE_SIZE && cap >= SPF_PROBE_SIZE &&
+	    !spf_encode(ctx, img, src, SPF_PROBE_SIZE, dst,
+			SPF_PROBE_SIZE - SPF_PROBE_SIZE / 32))
+		return 0;
+	return spf_encode(ctx, img, src, len, dst, cap);
 }

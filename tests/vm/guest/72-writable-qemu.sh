@@ -6,7 +6,9 @@
 # 4 KiB across a chunk boundary, 64 KiB, 100 KiB, 128 KiB, the last 4 KiB)
 # and write -z, and reads each pattern back; blkdiscard of whole chunks and
 # of part of a chunk, and blkdiscard -z (zeroout) at an unaligned offset,
-# read as zeros.  The device equals a model (the source disk with the same
+# read as zeros; chunks of random bytes, of text, and of 4 KiB random then
+# text are stored raw, compressed and raw (the codec probe, compress.c).
+# The device equals a model (the source disk with the same
 # changes) byte for byte; detach seals, verify passes, and the sealed image
 # attached read-only reads like the model and passes qemu-io -r's pattern
 # reads.  The chain's files are unchanged (sha256).
@@ -131,6 +133,39 @@ elif wattach wr-qemu-attach "$W/q.spi" "$W/i1.spi"; then
 	dd if=/dev/zero of="$W/model" bs=$CS seek=$((10 * MB / CS)) count=2 conv=notrunc status=none
 	dd if=/dev/zero of="$W/model" bs=8192 seek=$((11 * MB + 4096)) count=1 oflag=seek_bytes conv=notrunc status=none
 	dd if=/dev/zero of="$W/model" bs=10240 seek=$((12 * MB + 512 * 3)) count=1 oflag=seek_bytes conv=notrunc status=none
+	# The codec probe (compress.c): a chunk of random bytes is stored
+	# raw, a chunk of text compressed, and a chunk whose first 4 KiB are
+	# random raw, although the rest is text (the probe's trade-off); the
+	# overlay's last records say so.
+	head -c $CS /dev/urandom > "$T/rand.chunk"
+	yes 'the quick brown fox jumps over the lazy dog' | head -c $CS > "$T/text.chunk"
+	{ head -c 4096 "$T/rand.chunk"; head -c $((CS - 4096)) "$T/text.chunk"; } > "$T/mixed.chunk"
+	for f in rand:220 text:221 mixed:222; do
+		dd if="$T/${f%:*}.chunk" of="$DEV" bs=$CS seek="${f#*:}" oflag=direct conv=notrunc status=none
+		dd if="$T/${f%:*}.chunk" of="$W/model" bs=$CS seek="${f#*:}" conv=notrunc status=none
+	done
+	# Each record: le32 magic, u8 state, ..., le64 chunk at 16, le32
+	# length at 24; 64 bytes, then its stored bytes (docs/format.md 11).
+	states=$(python3 - "$W/q.spi" <<'EOP'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+pos, last = 4096, {}
+while pos + 64 <= len(d):
+    magic, state = struct.unpack_from('<IB', d, pos)
+    chunk, length = struct.unpack_from('<QI', d, pos + 16)
+    if magic != 0x57465053:
+        break
+    last[chunk] = (state, length)
+    pos += 64 + length
+print(' '.join('%d:%d/%d' % (c, *last.get(c, (0, 0))) for c in (220, 221, 222)))
+EOP
+)
+	if [[ "$states" =~ ^220:2/65536\ 221:3/([0-9]+)\ 222:2/65536$ ]] &&
+	   [ "${BASH_REMATCH[1]}" -lt 4096 ]; then
+		pass wr-codec-probe
+	else
+		fail wr-codec-probe "last records (chunk:state/length) $states; want 220 raw (2/65536), 221 compressed (3/<4096), 222 raw (2/65536)"
+	fi
 	reads_as wr-qemu-reads "$DEV" "$W/model"
 	vm_detach wr-qemu-detach "$DEV" && expect_ok wr-qemu-verify "$SPFCTL" verify "$W/q.spi"
 	if vm_attach wr-qemu-sealed "$W/q.spi"; then
