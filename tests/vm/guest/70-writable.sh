@@ -71,62 +71,8 @@ chain_unchanged() {	# chain_unchanged NAME
 	fi
 }
 
-no_devices() {	# no_devices NAME
-	local left
-	left=$(spf_devices | tr '\n' ' ')
-	[ -z "$left" ] && pass "$1" || fail "$1" "devices left: $left"
-}
 
-# wattach NAME OVERLAY IMAGE [OPTIONS...]: spfctl attach --writable --overlay
-# OVERLAY OPTIONS IMAGE; sets DEV and IDX; checks the device is writable
-# (ro 0, spf/writable 1, spf/overlay the overlay's path).
-wattach() {
-	local name=$1 ov=$2 img=$3 out rc n v; shift 3
-	DEV='' IDX=''
-	out=$("$SPFCTL" attach --writable --overlay "$ov" "$@" "$img" 2>"$T/attach.err") && rc=0 || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		fail "$name" "spfctl attach --writable exited $rc: $(head -n 3 "$T/attach.err" | tr '\n' ' ')"
-		return 1
-	fi
-	ATTACH_OUT=$out
-	out=${out%%$'\n'*}
-	out=${out%%[ :,]*}
-	if [[ ! "$out" =~ ^/dev/spf([0-9]+)$ ]]; then
-		fail "$name" "spfctl attach --writable printed '$ATTACH_OUT', not /dev/spfN first"
-		return 1
-	fi
-	IDX=${BASH_REMATCH[1]}
-	DEV=$out
-	n=spf$IDX
-	if [ ! -b "$DEV" ]; then
-		fail "$name" "$DEV is not a block device"
-		return 1
-	fi
-	v="ro=$(sysval "/sys/block/$n/ro") writable=$(sysval "/sys/block/$n/spf/writable")"
-	if [ "$v" != "ro=0 writable=1" ]; then
-		fail "$name" "$DEV: $v (want ro=0 writable=1)"
-		return 1
-	fi
-	v=$(sysval "/sys/block/$n/spf/overlay")
-	if [ "$v" != "$(readlink -f "$ov")" ]; then
-		fail "$name" "spf/overlay is '$v', not $(readlink -f "$ov")"
-		return 1
-	fi
-	pass "$name"
-}
 
-# reads_as NAME DEV FILE: DEV (read with O_DIRECT) has FILE's size and bytes.
-reads_as() {
-	local size out
-	size=$(dev_bytes "$2")
-	if [ "$size" != "$(stat -c %s "$3")" ]; then
-		fail "$1" "$2 has $size bytes, $(basename "$3") $(stat -c %s "$3")"
-	elif out=$(dd if="$2" iflag=direct bs=1M status=none | cmp - "$3" 2>&1); then
-		pass "$1"
-	else
-		fail "$1" "$2 differs from $(basename "$3"): $out"
-	fi
-}
 
 # files_match NAME DIR MANIFEST
 files_match() {

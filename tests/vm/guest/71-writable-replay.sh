@@ -60,46 +60,6 @@ chain_unchanged() {
 		fail "$1" "chain files changed: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
 	fi
 }
-no_devices() {
-	local left
-	left=$(spf_devices | tr '\n' ' ')
-	[ -z "$left" ] && pass "$1" || fail "$1" "devices left: $left"
-}
-# wattach NAME OVERLAY IMAGE [OPTIONS...]: sets DEV, IDX (quiet on success).
-wattach() {
-	local name=$1 ov=$2 img=$3 out rc; shift 3
-	DEV='' IDX=''
-	out=$("$SPFCTL" attach --writable --overlay "$ov" "$@" "$img" 2>"$T/attach.err") && rc=0 || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		fail "$name" "spfctl attach --writable exited $rc: $(head -n 3 "$T/attach.err" | tr '\n' ' ')"
-		return 1
-	fi
-	out=${out%%$'\n'*}
-	out=${out%%[ :,]*}
-	if [[ ! "$out" =~ ^/dev/spf([0-9]+)$ ]] || [ ! -b "$out" ]; then
-		fail "$name" "spfctl attach --writable printed '$out'"
-		return 1
-	fi
-	IDX=${BASH_REMATCH[1]}
-	DEV=$out
-}
-reads_as() {
-	local size out
-	size=$(dev_bytes "$2")
-	if [ "$size" != "$(stat -c %s "$3")" ]; then
-		fail "$1" "$2 has $size bytes, $(basename "$3") $(stat -c %s "$3")"
-	elif out=$(dd if="$2" iflag=direct bs=1M status=none | cmp - "$3" 2>&1); then
-		pass "$1"
-	else
-		fail "$1" "$2 differs from $(basename "$3"): $out"
-	fi
-}
-# put DEV MODEL OFFSET LEN: LEN random bytes at OFFSET (O_DIRECT), in both.
-put() {
-	head -c "$4" /dev/urandom > "$T/pat"
-	dd if="$T/pat" of="$1" bs="$4" count=1 seek="$3" oflag=seek_bytes,direct conv=notrunc status=none &&
-	dd if="$T/pat" of="$2" bs="$4" count=1 seek="$3" oflag=seek_bytes conv=notrunc status=none
-}
 
 # ---- fio --verify with mixed sizes ------------------------------------------------------------
 if ! command -v fio >/dev/null; then
