@@ -163,12 +163,13 @@ data 5 $P/r2 0
 data 9 $P/d0 $((9 * 65536))
 raw 10 $P/r1 0
 zero 3
+raw 12 $P/t1 0
 EOF
-expect "$P/d0" 65536 "$P/want" "d:0:$P/t1:0" z:2 "d:5:$P/r2:0" "d:10:$P/r1:0" z:3
+expect "$P/d0" 65536 "$P/want" "d:0:$P/t1:0" z:2 "d:5:$P/r2:0" "d:10:$P/r1:0" z:3 "d:12:$P/t1:0"
 "$S" info "$P/n.spi" > "$P/info.txt" 2>&1 && rc=0 || rc=$?
 if [ "$rc" = 0 ] && grep -qx 'type:               overlay' "$P/info.txt" &&
-   grep -qx 'records:            7' "$P/info.txt" &&
-   grep -qx 'record chunks:      6' "$P/info.txt" &&
+   grep -qx 'records:            8' "$P/info.txt" &&
+   grep -qx 'record chunks:      7' "$P/info.txt" &&
    grep -qx 'parent name:        a.spf' "$P/info.txt" &&
    grep -qx 'torn tail:          0 (0 B)' "$P/info.txt"; then
 	pass overlay-info
@@ -177,18 +178,18 @@ else
 fi
 "$S" info --json "$P/n.spi" > "$P/info.json" 2>/dev/null
 [ "$(json_get "$P/info.json" type)" = '"overlay"' ] &&
-[ "$(json_get "$P/info.json" records)" = 7 ] &&
+[ "$(json_get "$P/info.json" records)" = 8 ] &&
 [ "$(json_get "$P/info.json" superseded)" = 1 ] &&
 [ "$(json_get "$P/info.json" sealed)" = false ] && pass overlay-info-json ||
 	fail overlay-info-json "$(head -c 300 "$P/info.json" | tr '\n' ' ')"
 sha256sum "$P/n.spi" > "$P/n.sha"
 out=$("$S" recover --check "$P/n.spi" 2>&1) && rc=0 || rc=$?
-[ "$rc" = 0 ] && [ "$out" = "$P/n.spi: write-back overlay on a.spf: 7 records of 6 chunks, 256.0 KiB of data" ] &&
+[ "$rc" = 0 ] && [ "$out" = "$P/n.spi: write-back overlay on a.spf: 8 records of 7 chunks, 320.0 KiB of data" ] &&
 	pass overlay-recover-check || fail overlay-recover-check "exit $rc: $out"
 sha256sum -c --quiet "$P/n.sha" && pass overlay-recover-check-changes-nothing ||
 	fail overlay-recover-check-changes-nothing
 out=$("$S" recover "$P/n.spi" 2>"$P/err") && rc=0 || rc=$?
-[ "$rc" = 0 ] && [ "$out" = "spfctl: sealed $P/n.spi: 4 chunks (7 records, 1 superseded dropped, 2 unchanged left out), parent a.spf" ] &&
+[ "$rc" = 0 ] && [ "$out" = "spfctl: sealed $P/n.spi: 5 chunks (8 records, 1 superseded dropped, 2 unchanged left out, 1 raw compressed), parent a.spf" ] &&
 	[ ! -s "$P/err" ] && pass overlay-recover-seal ||
 	fail overlay-recover-seal "exit $rc: $out $(head -c 300 "$P/err")"
 expect_ok overlay-sealed-verifies "$S" verify "$P/n.spi"
@@ -196,9 +197,14 @@ expect_ok overlay-sealed-verifies "$S" verify "$P/n.spi"
 same_bytes overlay-sealed-export "$P/out" "$P/want"
 "$S" info --json "$P/n.spi" > "$P/sealed.json" 2>/dev/null
 [ "$(json_get "$P/sealed.json" type)" = '"incremental"' ] &&
-[ "$(json_get "$P/sealed.json" entries)" = 4 ] &&
+[ "$(json_get "$P/sealed.json" entries)" = 5 ] &&
 [ "$(json_get "$P/sealed.json" zero_chunks)" = 1 ] && pass overlay-sealed-entries ||
 	fail overlay-sealed-entries "$(tr '\n' ' ' < "$P/sealed.json" | head -c 300)"
+# Chunk 12's text, stored raw in the log, is compressed by the seal: the
+# two random chunks are all that stay raw.
+sb=$(json_get "$P/sealed.json" stored_bytes)
+[ "$sb" -lt $((3 * 65536)) ] && pass overlay-sealed-compresses-raw ||
+	fail overlay-sealed-compresses-raw "stored_bytes $sb, expected under $((3 * 65536)) (chunk 12 compressed)"
 [ "$(stat -c %a "$P/n.spi")" = 600 ] && pass overlay-sealed-mode ||
 	fail overlay-sealed-mode "mode $(stat -c %a "$P/n.spi"), expected the overlay's 600"
 rand_bytes p2 65536 > "$P/r3"
@@ -238,8 +244,9 @@ zero 2
 data 5 $P/r2 0
 raw 10 $P/r1 0
 data 11 $P/d0 $((11 * 4096))
+raw 12 $P/t1 0
 EOF
-expect "$P/d0" 4096 "$E/want" "d:0:$P/t1:0" z:2 "d:5:$P/r2:0" "d:10:$P/r1:0"
+expect "$P/d0" 4096 "$E/want" "d:0:$P/t1:0" z:2 "d:5:$P/r2:0" "d:10:$P/r1:0" "d:12:$P/t1:0"
 sha256sum "$E/n.spi" > "$E/sha"
 expect_error overlay-enc-no-pass 1 "spfctl: $E/n.spi: no passphrase: the image is encrypted; use --key-file FILE (stdin is not a terminal)" \
 	"$S" recover "$E/n.spi"
@@ -249,7 +256,7 @@ sha256sum -c --quiet "$E/sha" && pass overlay-enc-failed-untouched || fail overl
 grep -qx 'passphrase ok:      yes' <("$S" info --key-file "$T/key" "$E/n.spi" 2>&1) &&
 	pass overlay-enc-info-key || fail overlay-enc-info-key
 out=$("$S" recover --key-file "$T/key" "$E/n.spi" 2>&1) && rc=0 || rc=$?
-[ "$rc" = 0 ] && [ "$out" = "spfctl: sealed $E/n.spi: 4 chunks (6 records, 1 superseded dropped, 1 unchanged left out), parent a.spf" ] &&
+[ "$rc" = 0 ] && [ "$out" = "spfctl: sealed $E/n.spi: 5 chunks (7 records, 1 superseded dropped, 1 unchanged left out, 1 raw compressed), parent a.spf" ] &&
 	pass overlay-enc-seal || fail overlay-enc-seal "exit $rc: $out"
 expect_ok overlay-enc-verifies "$S" verify --key-file "$T/key" "$E/n.spi"
 "$S" export --key-file "$T/key" "$E/n.spi" "$E/out" 2>/dev/null

@@ -113,6 +113,9 @@ int overlay_finish(const char *path, const char *parent,
 		if (st.unchanged)
 			printf(", %llu unchanged left out",
 			       (unsigned long long)st.unchanged);
+		if (st.compressed)
+			printf(", %llu raw compressed",
+			       (unsigned long long)st.compressed);
 		printf("), parent %s\n", p);
 		free(p);
 	}

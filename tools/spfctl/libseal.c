@@ -387,6 +387,8 @@ static int seal_one(struct sealer *s, const struct ovl_rec *r,
 	const char *why = NULL;
 	u8 digest[SPF_DIGEST_LEN];
 	const u8 *plain, *out;
+	u8 state = r->state;
+	long n;
 	int ret;
 
 	if (below_of(s, r->chunk, &b))
@@ -438,9 +440,29 @@ static int seal_one(struct sealer *s, const struct ovl_rec *r,
 		return 0;
 	}
 	out = s->buf;
+	if (state == SPF_CHUNK_RAW && o->img.codec != SPF_CODEC_NONE) {
+		/*
+		 * The driver stores a chunk raw when its first 4 KiB hardly
+		 * compress (compress.c); off the I/O path, the whole chunk
+		 * gets the chance spfctl create gives it.
+		 */
+		n = codec_compress(s->codec, o->img.codec, o->img.codec_level,
+				   s->buf, cs, s->plain, cs - 1);
+		if (n < 0) {
+			err_msg(o->path, "chunk %llu: compression failed",
+				(unsigned long long)r->chunk);
+			return -1;
+		}
+		if (n) {
+			state = SPF_CHUNK_COMPRESSED;
+			out = s->plain;
+			len = (u32)n;
+			st->compressed++;
+		}
+	}
 	if (enc) {
 		if (chunk_encrypt(s->crypt, o->keys.data, o->hdr->uuid,
-				  r->chunk, s->buf, len, s->out)) {
+				  r->chunk, out, len, s->out)) {
 			err_msg(o->path, "chunk %llu: encryption failed",
 				(unsigned long long)r->chunk);
 			return -1;
@@ -449,7 +471,7 @@ static int seal_one(struct sealer *s, const struct ovl_rec *r,
 		len += SPF_GCM_TAG_LEN;
 	}
 	st->entries++;
-	return writer_add(&s->w, r->chunk, r->state, out, len,
+	return writer_add(&s->w, r->chunk, state, out, len,
 			  spf_crc32c(out, len), digest);
 zero:
 	/* Zero over zero (or over nothing) needs no entry. */

@@ -87,6 +87,7 @@ struct seal_stats {
 	u64 superseded;			/* records a later one replaced */
 	u64 entries;			/* written to the incremental */
 	u64 unchanged;			/* left out: the chain has them */
+	u64 compressed;			/* raw records compressed when sealed */
 	bool chain;			/* the chain below could be opened */
 };
 

@@ -124,10 +124,12 @@ static u32 spf_encode(struct spf_ctx *ctx, const struct spf_image *img,
  * Writes are on the I/O path, and data that does not compress (media,
  * archives, encrypted files, random bytes) costs a codec as much time as
  * data that does.  So a chunk larger than SPF_PROBE_SIZE is probed first:
- * unless its first SPF_PROBE_SIZE bytes shrink by at least 1/32, it is
- * stored raw without compressing the rest.  A chunk whose start does not
- * compress but whose rest would is then stored raw too; that rare loss
- * buys skipping 15/16 of the work on incompressible 64 KiB chunks.
+ * unless its first SPF_PROBE_SIZE bytes shrink by at least 1/8, it is
+ * stored raw without compressing the rest.  Saving less than 1/8 is not
+ * worth a codec's time on every write; spfctl compresses such chunks when
+ * it seals the overlay, off the I/O path.  A chunk whose start does not
+ * compress but whose rest would is stored raw too, and compressed by the
+ * seal in the same way.
  */
 #define SPF_PROBE_SIZE		SZ_4K
 
@@ -146,7 +148,7 @@ u32 spf_compress(struct spf_device *dev, struct spf_ctx *ctx, const u8 *src,
 		return 0;
 	if (len > SPF_PROBE_SIZE && cap >= SPF_PROBE_SIZE &&
 	    !spf_encode(ctx, img, src, SPF_PROBE_SIZE, dst,
-			SPF_PROBE_SIZE - SPF_PROBE_SIZE / 32))
+			SPF_PROBE_SIZE - SPF_PROBE_SIZE / 8))
 		return 0;
 	return spf_encode(ctx, img, src, len, dst, cap);
 }
