@@ -87,7 +87,8 @@ spf_check() {
 }
 
 # run_fio NAME DEV WORKLOAD: one fio run, JSON to fio/NAME.json.  wseq and
-# wrand write (fio's default buffers: random bytes, incompressible).
+# wrand write fio's default buffers (random bytes that compress by 5-8%);
+# wseqz writes buffers that compress by half, refilled for every write.
 run_fio() {
 	local name=$1 dev=$2 wl=$3 args ro=--readonly
 	case $wl in
@@ -95,6 +96,8 @@ run_fio() {
 	rand) args=(--rw=randread --bs=4k --iodepth=32 --numjobs=4 --group_reporting) ;;
 	lat) args=(--rw=randread --bs=4k --iodepth=1 --numjobs=1) ;;
 	wseq) args=(--rw=write --bs=1M --iodepth=16 --numjobs=1) ro= ;;
+	wseqz) args=(--rw=write --bs=1M --iodepth=16 --numjobs=1
+		     --buffer_compress_percentage=50 --refill_buffers) ro= ;;
 	wrand) args=(--rw=randwrite --bs=4k --iodepth=32 --numjobs=4 --group_reporting) ro= ;;
 	esac
 	fio --name="$name" --filename="$dev" ${ro:+"$ro"} --direct=1 --ioengine=libaio \
@@ -119,11 +122,12 @@ wait_size() {
 phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # --- 1. the systems, one at a time, on the same disk -------------------------------
-phase systems && systems="loop spf-none spf-zstd nbd-zstd spf-deflate nbd-zlib spf-zstd-aes nbd-luks spf-lz4"
+phase systems && systems="loop spf-none spf-none-nv spf-zstd nbd-zstd spf-deflate nbd-zlib spf-zstd-aes nbd-luks spf-lz4"
 for sys in ${systems:-}; do
 	log "$sys"
 	case $sys in
 	loop) f=source.raw ;;
+	spf-none-nv) f=spf-none.spf ;;
 	spf-*) f=$sys.spf ;;
 	nbd-*) f=$sys.qcow2 ;;
 	esac
@@ -136,6 +140,7 @@ for sys in ${systems:-}; do
 	case $sys in
 	loop) dev=$(losetup -f --show -r "$work/$f") ;;
 	spf-zstd-aes) dev=$("$spfctl" attach -P -k "$data/key" "$work/$f") ;;
+	spf-none-nv) dev=$("$spfctl" attach -P --no-verify "$work/$f") ;;
 	spf-*) dev=$("$spfctl" attach -P "$work/$f") ;;
 	nbd-luks)
 		qemu-nbd -r -c /dev/nbd0 --object secret,id=sec0,file="$data/key" \
@@ -269,7 +274,7 @@ for c in $wcodecs; do
 	t=$(now)
 	fetch "$img" "$work/$img"
 	put "fetch spfw-$c $(since "$t")"
-	for wl in wseq wrand; do
+	for wl in wseq wseqz wrand; do
 		name=spfw-$c-$wl
 		log "$name"
 		ov=$work/overlay-$wl.spi

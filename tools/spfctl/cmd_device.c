@@ -185,6 +185,11 @@ static void attach_help(void)
 	       "  -L, --lazy           detach automatically on last close\n"
 	       "  -c, --cache SIZE     extent cache budget (e.g. 64M); default: the\n"
 	       "                       module's\n"
+	       "      --no-verify      do not check each chunk's crc32c when it is\n"
+	       "                       read: faster, but a raw chunk's bit rot then\n"
+	       "                       reaches the reader (encrypted chunks are still\n"
+	       "                       authenticated); for images `spfctl verify` has\n"
+	       "                       checked, on storage that is trusted\n"
 	       "  -w, --writable       a writable device; needs --overlay\n"
 	       "  -o, --overlay FILE   the write-back overlay (a new file, or one\n"
 	       "                       left by an earlier writable attach of IMAGE)\n"
@@ -400,6 +405,12 @@ static int do_attach(int ctl, struct spf_chain *c, struct overlay *ov,
 
 	if (via == KEY_VIA_AUTO)
 		via = can_keyring ? KEY_VIA_KEYRING : KEY_VIA_IOCTL;
+	if ((flags & SPF_ATTACH_F_NO_VERIFY) &&
+	    !(driver_features(ctl) & SPF_FEAT_NO_VERIFY)) {
+		err_msg(CONTROL_PATH,
+			"the driver always checks chunk checksums (spfblk too old?); attach without --no-verify");
+		return 1;
+	}
 	if (c->any_encrypted && via == KEY_VIA_KEYRING && !can_keyring) {
 		err_msg(CONTROL_PATH,
 			"the driver cannot take keys from the keyring (spfblk too old?); use --key-via ioctl");
@@ -651,6 +662,7 @@ int cmd_attach(int argc, char **argv)
 		{ "writable",	 no_argument,       NULL, 'w' },
 		{ "overlay",	 required_argument, NULL, 'o' },
 		{ "compress",	 required_argument, NULL, 'Z' },
+		{ "no-verify",	 no_argument,       NULL, 'N' },
 		{ "help",	 no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -677,6 +689,7 @@ int cmd_attach(int argc, char **argv)
 		case 'C': chain_args_add(&ca, optarg); break;
 		case 'P': flags |= SPF_ATTACH_F_NO_PARTSCAN; break;
 		case 'L': flags |= SPF_ATTACH_F_AUTOCLEAR; break;
+		case 'N': flags |= SPF_ATTACH_F_NO_VERIFY; break;
 		case 'c':
 			if (parse_size(optarg, &cache)) {
 				usage_error(&attach_desc, "invalid cache size '%s'",
@@ -962,8 +975,9 @@ static void list_help(void)
 	printf("Usage: spfctl %s\n\n"
 	       "List the attached spf devices: DEVICE, IMAGE (the top image), DEPTH\n"
 	       "(images in the chain), SIZE, CODEC (of each image, base first),\n"
-	       "ENCRYPTED, CACHE (extent cache in use / budget), WRITABLE and\n"
-	       "OVERLAY (a writable device's write-back overlay, else -).\n\n"
+	       "ENCRYPTED, VERIFY (0 if attached with --no-verify), CACHE (extent\n"
+	       "cache in use / budget), WRITABLE and OVERLAY (a writable device's\n"
+	       "write-back overlay, else -).\n\n"
 	       "Options:\n"
 	       "  -J, --json        typed JSON output (cache as two numbers)\n"
 	       "  -b, --bytes       sizes in bytes\n"
@@ -977,7 +991,7 @@ struct list_opts {
 };
 
 enum { COL_DEVICE, COL_IMAGE, COL_DEPTH, COL_SIZE, COL_CODEC, COL_ENC,
-       COL_CACHE, COL_CACHE_BYTES, COL_CACHE_BUDGET, COL_WRITABLE,
+       COL_VERIFY, COL_CACHE, COL_CACHE_BYTES, COL_CACHE_BUDGET, COL_WRITABLE,
        COL_OVERLAY, NR_COLS };
 
 static const struct {
@@ -993,6 +1007,8 @@ static const struct {
 	[COL_SIZE]	   = { "SIZE", 0.1, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER },
 	[COL_CODEC]	   = { "CODEC", 0.1, 0, SCOLS_JSON_STRING },
 	[COL_ENC]	   = { "ENCRYPTED", 0.05, SCOLS_FL_RIGHT,
+			       SCOLS_JSON_BOOLEAN },
+	[COL_VERIFY]	   = { "VERIFY", 0.05, SCOLS_FL_RIGHT,
 			       SCOLS_JSON_BOOLEAN },
 	[COL_CACHE]	   = { "CACHE", 0.15, SCOLS_FL_RIGHT, SCOLS_JSON_STRING },
 	[COL_CACHE_BYTES]  = { "CACHE-BYTES", 0.1, SCOLS_FL_RIGHT,
@@ -1073,6 +1089,11 @@ static char *cell(const struct list_opts *o, unsigned int idx, int col)
 		return codecs_of(idx);
 	case COL_ENC:
 		sysfs_u64(idx, "spf/encrypted", &v);
+		return xstrdup(v ? "1" : "0");
+	case COL_VERIFY:
+		/* A driver without the attribute always verifies. */
+		v = 1;
+		sysfs_u64(idx, "spf/verify", &v);
 		return xstrdup(v ? "1" : "0");
 	case COL_CACHE:
 		sysfs_u64(idx, "spf/cache_bytes", &v);

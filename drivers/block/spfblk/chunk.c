@@ -3,11 +3,13 @@
  * Chunks: loading one, and the small cache of decoded chunks that the
  * workers share.
  *
- * Loading reads the stored bytes (read.c), checks their crc32c, decrypts
+ * Loading reads the stored bytes (read.c), checks their crc32c (unless
+ * the device was attached with SPF_ATTACH_F_NO_VERIFY), decrypts
  * (decrypt.c) and decompresses (decompress.c) into a chunk-sized buffer.
  * A plain raw chunk is read straight into that buffer; when a request
- * covers a whole plain raw chunk, spf_chunk_read_direct() reads it
- * straight into the request's pages instead, with no buffer at all.
+ * covers a whole plain raw chunk, or any part of one on a device that does
+ * not verify, spf_chunk_read_direct() reads it straight into the
+ * request's pages instead, with no buffer at all.
  *
  * The decoded-chunk cache holds nr slots, each one chunk.  A reader that
  * finds its chunk takes a reference and copies out with no lock held; a
@@ -120,7 +122,7 @@ static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 	if (ret)
 		return spf_load_fail(ctx, "read error %d at offset %llu", ret,
 				     ext->offset);
-	if (spf_crc32c(in, len) != ext->crc)
+	if (dev->verify && spf_crc32c(in, len) != ext->crc)
 		return spf_load_fail(ctx,
 				     "checksum mismatch (corrupt data at offset %llu)",
 				     ext->offset);
@@ -305,22 +307,25 @@ void spf_chunk_put(struct spf_device *dev, struct spf_chunk_ref *ref)
 /* Straight into the request */
 
 /*
- * Can @ext be read straight into a request's pages?  Only a plain raw
- * chunk: anything else must be decoded first.
+ * Can @len bytes of @ext be read straight into a request's pages?  Only
+ * from a plain raw chunk (anything else must be decoded first), and only
+ * the whole chunk when its crc32c is to be checked.
  */
 bool spf_chunk_direct(const struct spf_device *dev,
-		      const struct spf_extent *ext)
+		      const struct spf_extent *ext, u32 len)
 {
-	return ext->state == SPF_CHUNK_RAW && !dev->layers[ext->layer].tfm;
+	return ext->state == SPF_CHUNK_RAW && !dev->layers[ext->layer].tfm &&
+	       (len == dev->chunk_size || !dev->verify);
 }
 
 /*
- * Read the plain raw chunk @ext into the @nr pieces of @bv (chunk_size
- * bytes in all), then check its crc32c there.  On failure ctx->msg says
- * why and the pages hold garbage: the request fails.
+ * Read @len bytes from offset @off of the plain raw chunk @ext into the
+ * @nr pieces of @bv, then, if the device verifies, check the chunk's
+ * crc32c there (spf_chunk_direct(): then the whole chunk).  On failure
+ * ctx->msg says why and the pages hold garbage: the request fails.
  */
 int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
-			  u64 chunk, const struct spf_extent *ext,
+			  const struct spf_extent *ext, u32 off, u32 len,
 			  struct bio_vec *bv, unsigned int nr)
 {
 	const struct spf_layer *l = &dev->layers[ext->layer];
@@ -332,11 +337,16 @@ int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
 	ctx->err_layer = ext->layer;
 	if (ext->length != dev->chunk_size)
 		return spf_load_fail(ctx, "raw chunk of %u bytes", ext->length);
-	iov_iter_bvec(&iter, ITER_DEST, bv, nr, dev->chunk_size);
-	ret = spf_read_iter(l->file, &iter, ext->offset);
+	if (WARN_ON_ONCE(off > dev->chunk_size || len > dev->chunk_size - off ||
+			 (dev->verify && len != dev->chunk_size)))
+		return spf_load_fail(ctx, "bad direct read %u+%u", off, len);
+	iov_iter_bvec(&iter, ITER_DEST, bv, nr, len);
+	ret = spf_read_iter(l->file, &iter, ext->offset + off);
 	if (ret)
 		return spf_load_fail(ctx, "read error %d at offset %llu", ret,
-				     ext->offset);
+				     ext->offset + off);
+	if (!dev->verify)
+		return 0;
 	for (i = 0; i < nr; i++) {
 		u8 *p = bvec_kmap_local(&bv[i]);
 

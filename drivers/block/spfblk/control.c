@@ -326,7 +326,8 @@ static int spf_ioctl_get_features(struct spf_features __user *uarg)
 		.features	= SPF_FEAT_DEFLATE | SPF_FEAT_ZSTD |
 				  SPF_FEAT_LZ4 | SPF_FEAT_AES_GCM |
 				  SPF_FEAT_AUTOCLEAR | SPF_FEAT_SHRINKER |
-				  SPF_FEAT_KEYS | SPF_FEAT_WRITABLE,
+				  SPF_FEAT_KEYS | SPF_FEAT_WRITABLE |
+				  SPF_FEAT_NO_VERIFY,
 		.attach_flags	= SPF_ATTACH_F_OK,
 		.incompat	= SPF_INCOMPAT_SUPPORTED,
 		.max_layers	= SPF_MAX_LAYERS,

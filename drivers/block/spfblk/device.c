@@ -197,6 +197,7 @@ static struct spf_device *spf_dev_alloc(u32 flags)
 	dev->state = SPF_STATE_SETUP;
 	dev->autoclear = flags & SPF_ATTACH_F_AUTOCLEAR;
 	dev->partscan = !(flags & SPF_ATTACH_F_NO_PARTSCAN);
+	dev->verify = !(flags & SPF_ATTACH_F_NO_VERIFY);
 	INIT_WORK(&dev->clear_work, spf_clear_work);
 	spin_lock_init(&dev->ctx_lock);
 	INIT_LIST_HEAD(&dev->ctx_free);
@@ -354,6 +355,8 @@ int spf_dev_info(struct spf_info *info)
 
 	if (dev->partscan)
 		info->flags |= SPF_INFO_F_PARTSCAN;
+	if (!dev->verify)
+		info->flags |= SPF_INFO_F_NO_VERIFY;
 	if (dev->encrypted)
 		info->flags |= SPF_INFO_F_ENCRYPTED;
 	if (dev->ovl) {

@@ -269,7 +269,8 @@ struct spf_device {
 	enum spf_state state;
 	bool autoclear;			/* detach on last close... */
 	bool armed;			/* ...once opened by a real user */
-	bool partscan;
+	bool partscan;			/* set at attach, then read only */
+	bool verify;			/* same; check stored chunks' crc32c */
 	struct work_struct clear_work;	/* autoclear, on spf_ctl_wq */
 
 	struct gendisk *disk;
@@ -379,9 +380,9 @@ int spf_chunk_get(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 		  const struct spf_extent *ext, struct spf_chunk_ref *ref);
 void spf_chunk_put(struct spf_device *dev, struct spf_chunk_ref *ref);
 bool spf_chunk_direct(const struct spf_device *dev,
-		      const struct spf_extent *ext);
+		      const struct spf_extent *ext, u32 len);
 int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
-			  u64 chunk, const struct spf_extent *ext,
+			  const struct spf_extent *ext, u32 off, u32 len,
 			  struct bio_vec *bv, unsigned int nr);
 
 /* read.c */

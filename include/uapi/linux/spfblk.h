@@ -22,10 +22,12 @@
 #define SPF_ATTACH_F_AUTOCLEAR		_BITUL(1)	/* detach on last close */
 #define SPF_ATTACH_F_KEYRING		_BITUL(2)	/* @keys: key descriptions */
 #define SPF_ATTACH_F_WRITABLE		_BITUL(3)	/* @overlay_fd: writes */
+#define SPF_ATTACH_F_NO_VERIFY		_BITUL(4)	/* no data crc32c check */
 #define SPF_ATTACH_F_ALL		(SPF_ATTACH_F_NO_PARTSCAN | \
 					 SPF_ATTACH_F_AUTOCLEAR | \
 					 SPF_ATTACH_F_KEYRING | \
-					 SPF_ATTACH_F_WRITABLE)
+					 SPF_ATTACH_F_WRITABLE | \
+					 SPF_ATTACH_F_NO_VERIFY)
 
 /* Detach flags (spf_detach.flags). */
 #define SPF_DETACH_F_LAZY		_BITUL(0)	/* detach on last close */
@@ -36,6 +38,7 @@
 #define SPF_INFO_F_PARTSCAN		_BITUL(1)
 #define SPF_INFO_F_ENCRYPTED		_BITUL(2)	/* some layer is */
 #define SPF_INFO_F_WRITABLE		_BITUL(3)	/* has an overlay */
+#define SPF_INFO_F_NO_VERIFY		_BITUL(4)	/* SPF_ATTACH_F_NO_VERIFY */
 
 /* Features the driver has (spf_features.features). */
 #define SPF_FEAT_DEFLATE		_BITULL(0)
@@ -46,6 +49,7 @@
 #define SPF_FEAT_SHRINKER		_BITULL(5)
 #define SPF_FEAT_KEYRING		_BITULL(6)	/* SPF_ATTACH_F_KEYRING */
 #define SPF_FEAT_WRITABLE		_BITULL(7)	/* SPF_ATTACH_F_WRITABLE */
+#define SPF_FEAT_NO_VERIFY		_BITULL(8)	/* SPF_ATTACH_F_NO_VERIFY */
 
 #define SPF_KEY_SIZE			32	/* AES-256 data key */
 

@@ -8,7 +8,10 @@
 #   - the decoded-chunk cache: 16 sequential 4 KiB reads of a zstd chunk,
 #     and 4 readers of one chunk at once, decode it once;
 #   - leaf fill: one index miss caches the rest of its leaf, except the
-#     chunks an upper layer holds, which still read from that layer.
+#     chunks an upper layer holds, which still read from that layer;
+#   - --no-verify: any part of a plain raw chunk (of the chain or of a
+#     writable device's overlay) is read straight in, and a corrupt chunk
+#     reads as stored, with nothing logged.
 . "$(dirname "$0")/../../lib.sh"
 
 # rd DEV BS SKIP COUNT OUT: O_DIRECT read of COUNT blocks of BS.
@@ -109,6 +112,72 @@ if vm_attach paths-zstd-attach "$T/z.spf"; then
 	dd if="$DEV" of="$T/out" bs=1M iflag=direct status=none
 	same paths-zstd-whole-device "$T/z.src" "$T/out"
 	vm_detach paths-zstd-detach "$DEV" && pass paths-zstd-detach
+fi
+
+# ---- --no-verify: no crc32c check, any part of a raw chunk read straight in ----------
+if vm_attach paths-nv-attach --no-verify "$T/raw.spf"; then
+	S=/sys/block/${DEV#/dev/}/spf
+	[ "$(sysval "$S/verify")" = 0 ] && pass paths-nv-sysfs ||
+		fail paths-nv-sysfs "verify is '$(sysval "$S/verify")', expected 0"
+	m=$(sysval "$S/chunk_cache_misses")
+	rd "$DEV" 4k 21 1 "$T/out"
+	dd if="$T/raw.src" of="$T/want" bs=4k skip=21 count=1 status=none
+	same paths-nv-partial-4k "$T/want" "$T/out"
+	# 3 sectors at an odd sector, and 96 KiB across a chunk boundary.
+	rd "$DEV" 512 1001 3 "$T/out"
+	dd if="$T/raw.src" of="$T/want" bs=512 skip=1001 count=3 status=none
+	same paths-nv-partial-sectors "$T/want" "$T/out"
+	dd if="$DEV" of="$T/out" bs=32k skip=3 count=3 iflag=direct status=none
+	dd if="$T/raw.src" of="$T/want" bs=32k skip=3 count=3 status=none
+	same paths-nv-partial-across-chunks "$T/want" "$T/out"
+	delta paths-nv-partial-no-decode "$S/chunk_cache_misses" "$m" 0
+	reads_as paths-nv-whole-device "$DEV" "$T/raw.src"
+	"$SPFCTL" list --json > "$T/list.json" 2>&1
+	if python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["spfdevices"]; sys.exit(0 if [x["verify"] for x in d if x["device"] == sys.argv[2]] == [False] else 1)' "$T/list.json" "$DEV"; then
+		pass paths-nv-list-json
+	else
+		fail paths-nv-list-json "$(head -c 300 "$T/list.json")"
+	fi
+	"$SPFCTL" list --bytes > "$T/list.txt" 2>&1
+	if head -n 1 "$T/list.txt" | grep -Eq ' ENCRYPTED +VERIFY +CACHE ' &&
+	   awk -v d="$DEV" '$1 == d { print $7 }' "$T/list.txt" | grep -qx 0; then
+		pass paths-nv-list
+	else
+		fail paths-nv-list "$(head -n 3 "$T/list.txt" | tr '\n' '|')"
+	fi
+	vm_detach paths-nv-detach "$DEV" && pass paths-nv-detach
+fi
+# The corrupt chunk 10 reads as the file holds it, and nothing is logged.
+if vm_attach paths-nv-bad-attach --no-verify "$T/bad.spf"; then
+	kmsg_mark
+	S=/sys/block/${DEV#/dev/}/spf
+	if rd "$DEV" 4k 161 1 "$T/out" 2>/dev/null && rd "$DEV" 64k 10 1 "$T/out2" 2>/dev/null; then
+		dd if="$T/bad.spf" of="$T/want" bs=4k skip=$((1 + 161)) count=1 status=none
+		dd if="$T/bad.spf" of="$T/want2" bs=64k skip=$((4096 + 10 * 65536)) count=1 iflag=skip_bytes status=none
+		if cmp -s "$T/want" "$T/out" && cmp -s "$T/want2" "$T/out2" && ! cmp -s "$T/want2" <(dd if="$T/raw.src" bs=64k skip=10 count=1 status=none); then
+			pass paths-nv-corrupt-unchecked
+		else
+			fail paths-nv-corrupt-unchecked "the corrupt chunk does not read as its stored bytes"
+		fi
+	else
+		fail paths-nv-corrupt-unchecked "reading the corrupt chunk failed with --no-verify"
+	fi
+	[ "$(sysval "$S/corrupt_chunks")" = 0 ] && ! kmsg_since | grep -q "checksum mismatch" &&
+		pass paths-nv-corrupt-not-logged ||
+		fail paths-nv-corrupt-not-logged "corrupt_chunks $(sysval "$S/corrupt_chunks"); $(kmsg_since | grep -m1 spfblk)"
+	vm_detach paths-nv-bad-detach "$DEV" && pass paths-nv-bad-detach
+fi
+# A writable device: partial reads of the overlay's raw records.
+cp "$T/raw.src" "$T/model"
+if wattach paths-nv-writable "$T/nv.spi" "$T/raw.spf" --no-verify; then
+	put "$DEV" "$T/model" $((100 * 1024)) 8192
+	put "$DEV" "$T/model" $((1 << 20)) 65536
+	rd "$DEV" 4k 26 1 "$T/out"
+	dd if="$T/model" of="$T/want" bs=4k skip=26 count=1 status=none
+	same paths-nv-overlay-partial "$T/want" "$T/out"
+	reads_as paths-nv-overlay-device "$DEV" "$T/model"
+	"$SPFCTL" detach --discard "$DEV" >/dev/null 2>&1 && pass paths-nv-writable-discard ||
+		fail paths-nv-writable-discard "spfctl detach --discard failed"
 fi
 
 # ---- leaf fill -----------------------------------------------------------------------------
