@@ -258,13 +258,6 @@ SPF_FIX=${SPF_FIX:-/tmp/fix}
 SPF_TOOLS=${SPF_TOOLS:-$ROOT/build/vm-abi}
 SPFIOC=$SPF_TOOLS/spfioc
 
-# fio keeps its processes' shared state in System V shared memory; a
-# kernel without it (the minimal debug kernel of scripts/check-debug) runs
-# fio's jobs as threads instead.
-if [ ! -d /proc/sysvipc ]; then
-	fio() { command fio --thread "$@"; }
-fi
-
 # Writable devices (70-74-writable*).
 
 # wattach NAME OVERLAY IMAGE [OPTIONS...]: spfctl attach --writable --overlay

@@ -137,32 +137,34 @@ out_io:
 	return ret;
 }
 
-/* The key check of an encrypted layer; a key for a plain one is refused. */
-static int spf_layer_key(struct spf_device *dev, u32 i,
-			 const struct spf_layer_key *keys,
-			 struct spf_chain_scratch *s)
+/*
+ * The key of @l, whose header is @hdr: checked against the header's key
+ * check and set up for an encrypted layer, refused for a plain one (all
+ * zero is no key).  @what names the layer in @msg ("layer 3", "the
+ * overlay").  Used for the chain's layers and for the overlay.
+ */
+int spf_layer_key_init(struct spf_device *dev, struct spf_layer *l,
+		       const struct spf_header *hdr, const u8 *key,
+		       const char *what, struct spf_msg *msg)
 {
-	struct spf_layer *l = &dev->layers[i];
-	const u8 *key = keys ? keys[i].key : NULL;
 	bool have_key = key && memchr_inv(key, 0, SPF_KEY_SIZE);
 	int ret;
 
 	if (!l->img.encrypted) {
 		if (!have_key)
 			return 0;
-		snprintf(s->msg.text, sizeof(s->msg.text),
-			 "a key was given for plain layer %u", i);
+		snprintf(msg->text, sizeof(msg->text),
+			 "%s is plain, but a key was given", what);
 		return -EINVAL;
 	}
 	if (!have_key) {
-		snprintf(s->msg.text, sizeof(s->msg.text),
-			 "layer %u is encrypted and no key was given", i);
+		snprintf(msg->text, sizeof(msg->text),
+			 "%s is encrypted and no key was given", what);
 		return -ENOKEY;
 	}
-	ret = spf_crypt_layer_init(l, key, s->hdr.crypt.key_check, &s->msg);
+	ret = spf_crypt_layer_init(l, key, hdr->crypt.key_check, msg);
 	if (ret == -EKEYREJECTED)
-		snprintf(s->msg.text, sizeof(s->msg.text),
-			 "wrong key for layer %u", i);
+		snprintf(msg->text, sizeof(msg->text), "wrong key for %s", what);
 	if (ret)
 		return ret;
 	dev->aead_reqsize = max_t(unsigned int, dev->aead_reqsize,
@@ -176,6 +178,7 @@ static int spf_layer_open(struct spf_device *dev, u32 i, struct file *file,
 			  struct spf_chain_scratch *s)
 {
 	struct spf_layer *l = &dev->layers[i];
+	char what[20];		/* "layer 4294967295" */
 	int ret;
 
 	l->path = spf_file_path(file, s->path);
@@ -202,7 +205,9 @@ static int spf_layer_open(struct spf_device *dev, u32 i, struct file *file,
 		if (ret)
 			return ret;
 	}
-	ret = spf_layer_key(dev, i, keys, s);
+	snprintf(what, sizeof(what), "layer %u", i);
+	ret = spf_layer_key_init(dev, l, &s->hdr, keys ? keys[i].key : NULL,
+				 what, &s->msg);
 	if (ret)
 		return ret;
 	dev->codecs |= BIT(l->img.codec);

@@ -80,37 +80,6 @@ static int spf_ovl_check_file(struct spf_device *dev, struct file *file,
 	return 0;
 }
 
-/* The key check of an encrypted overlay; a key for a plain one is refused. */
-static int spf_ovl_key(struct spf_device *dev, struct spf_layer *l,
-		       const u8 *key, struct spf_ovl_scratch *s)
-{
-	bool have_key = key && memchr_inv(key, 0, SPF_KEY_SIZE);
-	int ret;
-
-	if (!l->img.encrypted) {
-		if (!have_key)
-			return 0;
-		snprintf(s->msg.text, sizeof(s->msg.text),
-			 "a key was given for a plain overlay");
-		return -EINVAL;
-	}
-	if (!have_key) {
-		snprintf(s->msg.text, sizeof(s->msg.text),
-			 "the overlay is encrypted and no key was given");
-		return -ENOKEY;
-	}
-	ret = spf_crypt_layer_init(l, key, s->hdr.crypt.key_check, &s->msg);
-	if (ret == -EKEYREJECTED)
-		snprintf(s->msg.text, sizeof(s->msg.text),
-			 "wrong key for the overlay");
-	if (ret)
-		return ret;
-	dev->aead_reqsize = max_t(unsigned int, dev->aead_reqsize,
-				  spf_crypt_reqsize(l));
-	dev->encrypted = true;
-	return 0;
-}
-
 /* Record @r (at @pos, @len stored bytes at @pos + 64) into the map. */
 static int spf_ovl_map_set(struct spf_device *dev, u64 chunk,
 			   const struct spf_extent *ext, gfp_t gfp)
@@ -309,7 +278,8 @@ int spf_overlay_open(struct spf_device *dev, struct file *file,
 		ret = spf_ovl_fail(&s->msg, "too many chunks for this kernel");
 		goto out;
 	}
-	ret = spf_ovl_key(dev, l, key ? key->key : NULL, s);
+	ret = spf_layer_key_init(dev, l, &s->hdr, key ? key->key : NULL,
+				 "the overlay", &s->msg);
 	if (ret)
 		goto out;
 	ret = spf_ovl_replay(dev, l, s);

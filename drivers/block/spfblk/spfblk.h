@@ -324,6 +324,9 @@ int spf_chain_open(struct spf_device *dev, struct file **files,
 		   const struct spf_layer_key *keys, u32 nr_layers);
 void spf_chain_close(struct spf_device *dev);
 char *spf_file_path(struct file *file, char *buf);
+int spf_layer_key_init(struct spf_device *dev, struct spf_layer *l,
+		       const struct spf_header *hdr, const u8 *key,
+		       const char *what, struct spf_msg *msg);
 
 /* overlay.c */
 int spf_overlay_open(struct spf_device *dev, struct file *file,

@@ -27,8 +27,13 @@
  *                 "OVERLAY: dropped torn tail of N bytes after record S
  *                 (offset O)" and truncates the overlay at O
  *   after-torn    writes after that replay and re-attach again
+ * for a plain overlay:
+ *   refuse-plainkey  a key for the overlay: EINVAL, and the log says "the
+ *                 overlay is plain, but a key was given"
  * and for an encrypted overlay:
- *   refuse-nokey, refuse-wrongkey   ENOKEY, EKEYREJECTED
+ *   refuse-nokey, refuse-wrongkey   ENOKEY, EKEYREJECTED, and the log says
+ *                 "the overlay is encrypted and no key was given" / "wrong
+ *                 key for the overlay"
  *   records-aead  every stored record opens in user space (OpenSSL) under
  *                 the overlay key, its nonce and AAD {overlay uuid, chunk},
  *                 its nonce ends in 0x01, and each chunk's latest raw
@@ -121,6 +126,29 @@ static uint32_t chunk_size;
 static uint8_t *ref;
 
 /* Attach with @ovl_fd as the overlay; index or -errno. */
+static int kmsg_fd = -1;
+static int kmsg_has(const char *needle, char *line, size_t size);
+
+/* From now on, kmsg_has() looks at new kernel log records only. */
+static void kmsg_from_now(void)
+{
+	if (kmsg_fd < 0)
+		kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	lseek(kmsg_fd, 0, SEEK_END);
+}
+
+/* Did the refused attach log "attach: overlay (...): @why"? */
+static const char *refusal_logged(const char *why)
+{
+	static char msg[600];
+	char line[512] = "(none)";
+
+	if (kmsg_has(why, line, sizeof(line)))
+		return NULL;
+	snprintf(msg, sizeof(msg), "no log line with '%s'", why);
+	return msg;
+}
+
 static int attach(int ovl_fd)
 {
 	struct spf_attach a = {
@@ -332,28 +360,50 @@ static void refusals(const char *ovl, const char *layer0)
 		result("refuse-layer", "attach returned %d, expected -EINVAL",
 		       ret);
 
+	fd = open(ovl, O_RDWR);
 	if (encrypted) {
 		struct spf_layer_key k = keys[nr_layers];
 
-		fd = open(ovl, O_RDWR);
 		memset(&keys[nr_layers], 0, sizeof(k));
+		kmsg_from_now();
 		ret = attach(fd);
 		if (ret == -ENOKEY)
-			result("refuse-nokey", NULL);
+			result("refuse-nokey",
+			       refusal_logged("): the overlay is encrypted and no key was given"));
 		else
 			result("refuse-nokey", "attach returned %d, expected -ENOKEY",
 			       ret);
 		keys[nr_layers] = k;
 		keys[nr_layers].key[5] ^= 1;
+		kmsg_from_now();
 		ret = attach(fd);
 		if (ret == -EKEYREJECTED)
-			result("refuse-wrongkey", NULL);
+			result("refuse-wrongkey",
+			       refusal_logged("): wrong key for the overlay"));
 		else
 			result("refuse-wrongkey",
 			       "attach returned %d, expected -EKEYREJECTED", ret);
 		keys[nr_layers] = k;
-		close(fd);
+	} else {
+		/* A key for the plain overlay only. */
+		struct spf_layer_key *k = calloc(nr_layers + 1, sizeof(*k));
+
+		if (!k)
+			die("out of memory");
+		k[nr_layers].key[0] = 1;
+		keys = k;
+		kmsg_from_now();
+		ret = attach(fd);
+		keys = NULL;
+		free(k);
+		if (ret == -EINVAL)
+			result("refuse-plainkey",
+			       refusal_logged("): the overlay is plain, but a key was given"));
+		else
+			result("refuse-plainkey",
+			       "attach returned %d, expected -EINVAL", ret);
 	}
+	close(fd);
 
 	ret = attach(-1);
 	if (ret == -EBADF)
@@ -563,8 +613,6 @@ static const char *check_records(int ofd, char *why, size_t size)
 	return NULL;
 }
 
-static int kmsg_fd = -1;
-
 static int kmsg_has(const char *needle, char *line, size_t size)
 {
 	char rec[1024];
@@ -716,8 +764,7 @@ int main(int argc, char **argv)
 		 (unsigned long long)(pos + 31 - last),
 		 (unsigned long long)(seq - 1), (unsigned long long)last);
 
-	kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	lseek(kmsg_fd, 0, SEEK_END);
+	kmsg_from_now();
 	idx = attach(ofd);
 	if (idx < 0) {
 		result("torn-tail", "re-attach: %s", strerror(-idx));
