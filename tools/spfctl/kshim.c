@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Userspace implementations of the kernel helpers format.c uses (see
- * kshim.h): crc32c() with the kernel's semantics (no pre- or
+ * kshim.h and format.h): spf_crc32c_update() (no pre- or
  * post-inversion) and the <crypto/sha2.h> SHA-256 calls.
  */
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "kshim.h"
+#include "format.h"
 
 /* ---- crc32c: SSE4.2 when the CPU has it, slicing-by-8 otherwise ---- */
 
@@ -102,7 +103,7 @@ static void crc32c_select(void)
 	crc_impl = crc32c_table;
 }
 
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+u32 spf_crc32c_update(u32 crc, const void *buf, size_t len)
 {
 	return crc_impl(crc, buf, len);
 }

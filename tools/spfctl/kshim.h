@@ -37,9 +37,6 @@ typedef uint64_t u64;
 #define cpu_to_le32(x) htole32(x)
 #define cpu_to_le64(x) htole64(x)
 
-/* Kernel semantics: no pre- or post-inversion. */
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
-
 /* <crypto/sha2.h> in the kernel; OpenSSL underneath here. */
 struct sha256_state {
 	void *ctx;

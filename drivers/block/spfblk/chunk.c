@@ -28,7 +28,6 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/crc32c.h>
 #include <linux/highmem.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -350,7 +349,7 @@ int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
 	for (i = 0; i < nr; i++) {
 		u8 *p = bvec_kmap_local(&bv[i]);
 
-		crc = crc32c(crc, p, bv[i].bv_len);
+		crc = spf_crc32c_update(crc, p, bv[i].bv_len);
 		kunmap_local(p);
 		flush_dcache_page(bv[i].bv_page);
 	}

@@ -16,7 +16,6 @@
 #ifdef __KERNEL__
 #include <linux/kernel.h>
 #include <linux/string.h>
-#include <linux/crc32c.h>
 #include <linux/build_bug.h>
 #include <crypto/sha2.h>
 #define SPF_PROG "spfblk"
@@ -94,7 +93,7 @@ static bool spf_is_zero(const void *p, size_t len)
 
 u32 spf_crc32c(const void *buf, size_t len)
 {
-	return ~crc32c(~0U, buf, len);
+	return ~spf_crc32c_update(~0U, buf, len);
 }
 
 static u32 spf_crc_skip(const void *buf, size_t len, size_t crc_off)
@@ -102,9 +101,9 @@ static u32 spf_crc_skip(const void *buf, size_t len, size_t crc_off)
 	static const u8 zero[4];
 	u32 c = ~0U;
 
-	c = crc32c(c, buf, crc_off);
-	c = crc32c(c, zero, 4);
-	c = crc32c(c, (const u8 *)buf + crc_off + 4, len - crc_off - 4);
+	c = spf_crc32c_update(c, buf, crc_off);
+	c = spf_crc32c_update(c, zero, 4);
+	c = spf_crc32c_update(c, (const u8 *)buf + crc_off + 4, len - crc_off - 4);
 	return ~c;
 }
 

@@ -69,6 +69,11 @@ struct spf_image {
 	u8 link_seal[SPF_SEAL_LEN];
 };
 
+/*
+ * CRC-32C (Castagnoli) of @len bytes after @crc, with no pre- or
+ * post-inversion: crc.c in the kernel, kshim.c in spfctl.
+ */
+u32 spf_crc32c_update(u32 crc, const void *buf, size_t len);
 /* Standard CRC-32C (Castagnoli) of a buffer. */
 u32 spf_crc32c(const void *buf, size_t len);
 /* crc of a block or summary with its crc field taken as zero. */

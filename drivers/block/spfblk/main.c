@@ -48,9 +48,13 @@ static int __init spf_init(void)
 		return ret;
 	spf_major = ret;
 
-	ret = spf_extent_slab_init();
+	ret = spf_crc_init();
 	if (ret)
 		goto out_blkdev;
+
+	ret = spf_extent_slab_init();
+	if (ret)
+		goto out_crc;
 
 	spf_ctl_wq = alloc_workqueue("spf-control", WQ_UNBOUND, 0);
 	if (!spf_ctl_wq) {
@@ -70,6 +74,8 @@ out_wq:
 	destroy_workqueue(spf_ctl_wq);
 out_slab:
 	spf_extent_slab_exit();
+out_crc:
+	spf_crc_exit();
 out_blkdev:
 	unregister_blkdev(spf_major, SPF_DISK_NAME);
 	return ret;
@@ -85,6 +91,7 @@ static void __exit spf_exit(void)
 	spf_control_exit();
 	destroy_workqueue(spf_ctl_wq);
 	spf_extent_slab_exit();
+	spf_crc_exit();
 	unregister_blkdev(spf_major, SPF_DISK_NAME);
 }
 

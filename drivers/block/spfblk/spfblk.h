@@ -360,6 +360,10 @@ void spf_cursor_init(struct spf_cursor *c, struct request *rq);
 bool spf_cursor_peek(struct spf_cursor *c, struct bio_vec *bv);
 void spf_cursor_advance(struct spf_cursor *c, unsigned int n);
 
+/* crc.c */
+int spf_crc_init(void);
+void spf_crc_exit(void);
+
 /* extent.c */
 int spf_extent_slab_init(void);
 void spf_extent_slab_exit(void);

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Control: 200 attach/detach cycles without memory growth, detach of a
 # mounted device (EBUSY, then lazily), lazy attach, 8 devices at once,
-# renamed and unlinked images, non-root callers, max_devices, and module
-# unload (refused while a device exists) and reload.
+# renamed and unlinked images, non-root callers, max_devices, the crc32c
+# driver (measured at load, or named), and module unload (refused while a
+# device exists) and reload.
 . "$(dirname "$0")/../../lib.sh"
 
 k=$SPF_FIX/ctl
@@ -220,6 +221,77 @@ else
 	fail ctl-nonroot-ioctl-eperm "cannot make a copy of /dev/spf-control (dev '$mm')"
 fi
 echo "# non-root: $((SECONDS - t)) s"; t=$SECONDS
+# ---- crc32c: the fastest driver measured at load, or the one named ------------------
+# crc32c_load NAME ARGS...: insmod with ARGS; PASS if the log line and the
+# crc32c parameter name a crc32c driver of /proc/crypto, the good chain
+# reads byte for byte, and the corrupt chunks of bad/cdata fail with EIO
+# and only there.  Unloads again.
+crc32c_load() {
+	local name=$1 drv log ranges=() c cdata=$SPF_FIX/bad/cdata
+	shift
+	kmsg_mark
+	if ! err=$(insmod "$SPF_MODULE" "$@" 2>&1); then
+		fail "$name" "insmod $*: $err"
+		return
+	fi
+	log=$(kmsg_since)
+	drv=$(sysval /sys/module/spfblk/parameters/crc32c)
+	if ! printf '%s\n' "$log" | grep -Eq "spfblk: crc32c: $drv, ([0-9]+ MiB/s|as asked)"; then
+		fail "$name" "no log line for crc32c driver '$drv': $(printf '%s' "$log" | tr '\n' ' ')"
+	elif ! awk -v d="$drv" '$1 == "name" { n = $3 } $1 == "driver" && $3 == d && n == "crc32c" { f = 1 }
+			END { exit !f }' /proc/crypto; then
+		fail "$name" "parameter crc32c='$drv' is not a crc32c driver of /proc/crypto"
+	else
+		pass "$name"
+	fi
+	echo "# $name: $(printf '%s\n' "$log" | grep 'spfblk: crc32c' | sed 's/^\[[ 0-9.]*\] //')"
+	if vm_attach "$name-data" "$good/b.spi"; then
+		sha=$(sha_of "$DEV")
+		[ "$sha" = "$(meta "$SPF_FIX/bad/bad.meta" good_sha)" ] && pass "$name-data" ||
+			fail "$name-data" "wrong data with crc32c=$drv: $sha"
+		vm_detach "$name-data-detach" "$DEV"
+	fi
+	for c in $(meta "$SPF_FIX/bad/bad.meta" k1) $(meta "$SPF_FIX/bad/bad.meta" k2); do
+		ranges+=("$((c * 4096))-$(((c + 1) * 4096))")
+	done
+	if vm_attach "$name-corrupt" "$cdata/a.spf"; then
+		out=$("$SPFIOC" readcheck "$DEV" "$cdata/src.raw" 4096 "${ranges[@]}" 2>&1) &&
+			pass "$name-corrupt" ||
+			fail "$name-corrupt" "crc32c=$drv: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
+		vm_detach "$name-corrupt-detach" "$DEV"
+	fi
+	rmmod spfblk || fail "$name" "rmmod failed"
+}
+# crc32c_refused NAME VALUE MESSAGE: insmod crc32c=VALUE fails, with MESSAGE
+# in the log.
+crc32c_refused() {
+	local log
+	kmsg_mark
+	if insmod "$SPF_MODULE" "crc32c=$2" 2>/dev/null; then
+		fail "$1" "insmod crc32c=$2 succeeded"
+		rmmod spfblk
+		return
+	fi
+	log=$(kmsg_since)
+	if printf '%s\n' "$log" | grep -qF "spfblk: crc32c=$2: $3"; then
+		pass "$1"
+	else
+		fail "$1" "no log line 'spfblk: crc32c=$2: $3': $(printf '%s' "$log" | tr '\n' ' ')"
+	fi
+}
+crc32c_checks() {
+	local d n=0
+	crc32c_load ctl-crc32c-measured
+	# Every crc32c driver this kernel has, named explicitly.
+	for d in $(awk '$1 == "name" { n = $3 } $1 == "driver" && n == "crc32c" { print $3 }' /proc/crypto | sort -u); do
+		crc32c_load "ctl-crc32c-$d" "crc32c=$d"
+		n=$((n + 1))
+	done
+	[ "$n" -ge 1 ] && pass ctl-crc32c-drivers || fail ctl-crc32c-drivers "no crc32c driver in /proc/crypto"
+	crc32c_refused ctl-crc32c-not-crc32c sha256 "not a crc32c driver"
+	crc32c_refused ctl-crc32c-unknown no-such-driver "no such crypto driver"
+}
+
 # ---- module unload refused while attached; unload, max_devices, reload ------------
 if vm_attach ctl-module "$good/b.spi"; then
 	err=$(rmmod spfblk 2>&1) && rc=0 || rc=$?
@@ -254,6 +326,7 @@ if err=$(rmmod spfblk 2>&1); then
 	else
 		fail ctl-max-devices "insmod max_devices=2: $err"
 	fi
+	crc32c_checks
 	if err=$(insmod "$SPF_MODULE" 2>&1); then
 		if vm_attach ctl-reload "$good/b.spi"; then
 			sha=$(sha_of "$DEV")
