@@ -67,7 +67,12 @@ fetch() {
 	fi
 }
 
-for m in $(modinfo -F depends "$ko" | tr ',' ' '); do modprobe "$m"; done
+# Its dependencies and soft dependencies (crc32c, gcm, aes: the CPU's
+# crypto drivers, which udev loads on a real system), as modprobe would.
+for m in $(modinfo -F depends "$ko" | tr ',' ' ') \
+	 $(modinfo -F softdep "$ko" | sed -n 's/^pre: *//p'); do
+	modprobe "$m" 2>/dev/null || echo "bench: modprobe $m failed (built in?)" >&2
+done
 insmod "$ko"
 modprobe nbd nbds_max=2
 modprobe loop

@@ -52,6 +52,10 @@ static int __init spf_init(void)
 	if (ret)
 		goto out_blkdev;
 
+	ret = spf_crypt_init();
+	if (ret)
+		goto out_crc;
+
 	ret = spf_extent_slab_init();
 	if (ret)
 		goto out_crc;
@@ -101,4 +105,4 @@ module_exit(spf_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Block device over a chain of SPF backup images, with a write-back overlay");
 MODULE_AUTHOR("spfblk developers");
-MODULE_SOFTDEP("pre: crc32c gcm");
+MODULE_SOFTDEP("pre: crc32c gcm aes");

@@ -398,6 +398,7 @@ int spf_read_iter(struct file *file, struct iov_iter *iter, u64 pos);
 int spf_write_at(struct file *file, const void *buf, size_t len, u64 pos);
 
 /* decrypt.c */
+int spf_crypt_init(void);
 int spf_crypt_layer_init(struct spf_layer *layer, const u8 *key,
 			 const u8 *key_check, struct spf_msg *msg);
 unsigned int spf_crypt_reqsize(const struct spf_layer *layer);

@@ -3,7 +3,7 @@
 # Control: 200 attach/detach cycles without memory growth, detach of a
 # mounted device (EBUSY, then lazily), lazy attach, 8 devices at once,
 # renamed and unlinked images, non-root callers, max_devices, the crc32c
-# driver (measured at load, or named), and module unload (refused while a
+# and gcm(aes) drivers (measured at load, or named), and module unload (refused while a
 # device exists) and reload.
 . "$(dirname "$0")/../../lib.sh"
 
@@ -221,75 +221,99 @@ else
 	fail ctl-nonroot-ioctl-eperm "cannot make a copy of /dev/spf-control (dev '$mm')"
 fi
 echo "# non-root: $((SECONDS - t)) s"; t=$SECONDS
-# ---- crc32c: the fastest driver measured at load, or the one named ------------------
-# crc32c_load NAME ARGS...: insmod with ARGS; PASS if the log line and the
-# crc32c parameter name a crc32c driver of /proc/crypto, the good chain
-# reads byte for byte, and the corrupt chunks of bad/cdata fail with EIO
-# and only there.  Unloads again.
-crc32c_load() {
-	local name=$1 drv log ranges=() c cdata=$SPF_FIX/bad/cdata
-	shift
+# ---- crc32c and gcm(aes): the fastest driver measured at load, or the one named ---------
+# /proc/crypto's drivers for algorithm $1.
+crypto_drivers() {
+	awk -v a="$1" '$1 == "name" { n = $3 } $1 == "driver" && n == a { print $3 }' /proc/crypto | sort -u
+}
+# impl_load NAME PARAM ALG ARGS...: insmod with ARGS; PASS if the log line
+# and module parameter PARAM name a driver of /proc/crypto for ALG, the good
+# chain reads byte for byte, and bad/cdata (crc32c) or bad/cdata-enc (a
+# chunk the GCM tag refuses) reads byte for byte with EIO at its corrupt
+# chunks only.  Unloads again.
+impl_load() {
+	local name=$1 param=$2 alg=$3 drv log ranges=() c img chunks key=()
+	shift 3
 	kmsg_mark
 	if ! err=$(insmod "$SPF_MODULE" "$@" 2>&1); then
 		fail "$name" "insmod $*: $err"
 		return
 	fi
 	log=$(kmsg_since)
-	drv=$(sysval /sys/module/spfblk/parameters/crc32c)
-	if ! printf '%s\n' "$log" | grep -Eq "spfblk: crc32c: $drv, ([0-9]+ MiB/s|as asked)"; then
-		fail "$name" "no log line for crc32c driver '$drv': $(printf '%s' "$log" | tr '\n' ' ')"
-	elif ! awk -v d="$drv" '$1 == "name" { n = $3 } $1 == "driver" && $3 == d && n == "crc32c" { f = 1 }
-			END { exit !f }' /proc/crypto; then
-		fail "$name" "parameter crc32c='$drv' is not a crc32c driver of /proc/crypto"
+	drv=$(sysval "/sys/module/spfblk/parameters/$param")
+	if ! printf '%s\n' "$log" | grep -qF "spfblk: $alg: $drv, "; then
+		fail "$name" "no log line for $alg driver '$drv': $(printf '%s' "$log" | tr '\n' ' ')"
+	elif ! crypto_drivers "$alg" | grep -qxF -- "$drv"; then
+		fail "$name" "parameter $param='$drv' is not a $alg driver of /proc/crypto"
 	else
 		pass "$name"
 	fi
-	echo "# $name: $(printf '%s\n' "$log" | grep 'spfblk: crc32c' | sed 's/^\[[ 0-9.]*\] //')"
+	echo "# $name: $(printf '%s\n' "$log" | grep "spfblk: $alg" | sed 's/^\[[ 0-9.]*\] //')"
 	if vm_attach "$name-data" "$good/b.spi"; then
 		sha=$(sha_of "$DEV")
 		[ "$sha" = "$(meta "$SPF_FIX/bad/bad.meta" good_sha)" ] && pass "$name-data" ||
-			fail "$name-data" "wrong data with crc32c=$drv: $sha"
+			fail "$name-data" "wrong data with $param=$drv: $sha"
 		vm_detach "$name-data-detach" "$DEV"
 	fi
-	for c in $(meta "$SPF_FIX/bad/bad.meta" k1) $(meta "$SPF_FIX/bad/bad.meta" k2); do
+	if [ "$param" = crc32c ]; then
+		img=$SPF_FIX/bad/cdata/a.spf
+		chunks="$(meta "$SPF_FIX/bad/bad.meta" k1) $(meta "$SPF_FIX/bad/bad.meta" k2)"
+	else
+		img=$SPF_FIX/bad/cdata-enc/e.spf key=(--key-file "$SPF_FIX/key")
+		chunks=$(meta "$SPF_FIX/bad/bad.meta" k3)
+	fi
+	for c in $chunks; do
 		ranges+=("$((c * 4096))-$(((c + 1) * 4096))")
 	done
-	if vm_attach "$name-corrupt" "$cdata/a.spf"; then
-		out=$("$SPFIOC" readcheck "$DEV" "$cdata/src.raw" 4096 "${ranges[@]}" 2>&1) &&
+	if vm_attach "$name-corrupt" "${key[@]}" "$img"; then
+		out=$("$SPFIOC" readcheck "$DEV" "${img%/*}/src.raw" 4096 "${ranges[@]}" 2>&1) &&
 			pass "$name-corrupt" ||
-			fail "$name-corrupt" "crc32c=$drv: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
+			fail "$name-corrupt" "$param=$drv: $(printf '%s' "$out" | head -n 3 | tr '\n' ' ')"
 		vm_detach "$name-corrupt-detach" "$DEV"
 	fi
 	rmmod spfblk || fail "$name" "rmmod failed"
 }
-# crc32c_refused NAME VALUE MESSAGE: insmod crc32c=VALUE fails, with MESSAGE
-# in the log.
-crc32c_refused() {
+# impl_refused NAME PARAM VALUE MESSAGE: insmod PARAM=VALUE fails, with
+# MESSAGE in the log.
+impl_refused() {
 	local log
 	kmsg_mark
-	if insmod "$SPF_MODULE" "crc32c=$2" 2>/dev/null; then
-		fail "$1" "insmod crc32c=$2 succeeded"
+	if insmod "$SPF_MODULE" "$2=$3" 2>/dev/null; then
+		fail "$1" "insmod $2=$3 succeeded"
 		rmmod spfblk
 		return
 	fi
 	log=$(kmsg_since)
-	if printf '%s\n' "$log" | grep -qF "spfblk: crc32c=$2: $3"; then
+	if printf '%s\n' "$log" | grep -qF "spfblk: $2=$3: $4"; then
 		pass "$1"
 	else
-		fail "$1" "no log line 'spfblk: crc32c=$2: $3': $(printf '%s' "$log" | tr '\n' ' ')"
+		fail "$1" "no log line 'spfblk: $2=$3: $4': $(printf '%s' "$log" | tr '\n' ' ')"
 	fi
 }
-crc32c_checks() {
-	local d n=0
-	crc32c_load ctl-crc32c-measured
+impl_checks() {
+	local d n=0 m=0
+	impl_load ctl-crc32c-measured crc32c crc32c
 	# Every crc32c driver this kernel has, named explicitly.
-	for d in $(awk '$1 == "name" { n = $3 } $1 == "driver" && n == "crc32c" { print $3 }' /proc/crypto | sort -u); do
-		crc32c_load "ctl-crc32c-$d" "crc32c=$d"
+	for d in $(crypto_drivers crc32c); do
+		impl_load "ctl-crc32c-$d" crc32c crc32c "crc32c=$d"
 		n=$((n + 1))
 	done
 	[ "$n" -ge 1 ] && pass ctl-crc32c-drivers || fail ctl-crc32c-drivers "no crc32c driver in /proc/crypto"
-	crc32c_refused ctl-crc32c-not-crc32c sha256 "not a crc32c driver"
-	crc32c_refused ctl-crc32c-unknown no-such-driver "no such crypto driver"
+	impl_refused ctl-crc32c-not-crc32c crc32c sha256 "not a crc32c driver"
+	impl_refused ctl-crc32c-unknown crc32c no-such-driver "no such crypto driver"
+
+	impl_load ctl-gcm-measured gcm_aes "gcm(aes)"
+	# Both candidates (the crypto API's choice, and GCM from ctr(aes) and
+	# ghash-generic), and any other gcm(aes) driver, named explicitly.
+	for d in $(crypto_drivers "gcm(aes)"); do
+		[[ "$d" == __* ]] && continue	# internal SIMD halves
+		impl_load "ctl-gcm-$d" gcm_aes "gcm(aes)" "gcm_aes=$d"
+		m=$((m + 1))
+	done
+	[ "$m" -ge 2 ] && pass ctl-gcm-drivers ||
+		fail ctl-gcm-drivers "$m gcm(aes) drivers in /proc/crypto, not 2+: $(crypto_drivers "gcm(aes)" | tr '\n' ' ')"
+	impl_refused ctl-gcm-not-gcm gcm_aes "rfc4106(gcm(aes))" "not a gcm(aes) driver"
+	impl_refused ctl-gcm-unknown gcm_aes no-such-driver "no such AEAD driver"
 }
 
 # ---- module unload refused while attached; unload, max_devices, reload ------------
@@ -326,7 +350,7 @@ if err=$(rmmod spfblk 2>&1); then
 	else
 		fail ctl-max-devices "insmod max_devices=2: $err"
 	fi
-	crc32c_checks
+	impl_checks
 	if err=$(insmod "$SPF_MODULE" 2>&1); then
 		if vm_attach ctl-reload "$good/b.spi"; then
 			sha=$(sha_of "$DEV")
