@@ -307,7 +307,7 @@ impl_checks() {
 	# ghash-generic), and any other gcm(aes) driver, named explicitly.
 	for d in $(crypto_drivers "gcm(aes)"); do
 		[[ "$d" == __* ]] && continue	# internal SIMD halves
-		impl_load "ctl-gcm-$d" gcm_aes "gcm(aes)" "gcm_aes=$d"
+		impl_load "ctl-gcm-${d//[^A-Za-z0-9_.-]/-}" gcm_aes "gcm(aes)" "gcm_aes=$d"
 		m=$((m + 1))
 	done
 	[ "$m" -ge 2 ] && pass ctl-gcm-drivers ||
