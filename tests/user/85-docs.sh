@@ -113,7 +113,7 @@ for a in $(grep -oE '^[[:space:]]*What:[[:space:]]+/sys/block/spfN/spf/[a-z_]+' 
 	sed 's|.*/||'); do
 	grep -q "$a" "$MAN4" || missing="$missing $a"
 done
-for a in $(grep -oE 'module_param_named\([a-z_]+' "$ROOT"/drivers/block/spfblk/*.c | sed 's/.*(//'); do
+for a in $(grep -oE 'module_param_(named|string)\([a-z0-9_]+' "$ROOT"/drivers/block/spfblk/*.c | sed 's/.*(//'); do
 	grep -q "^\.BR $a " "$MAN4" || missing="$missing $a"
 done
 for a in $(grep -oE '^#define SPF_IOC_[A-Z_]+[[:space:]]+_IO' "$ROOT/include/uapi/linux/spfblk.h" | awk '{ print $2 }'); do
