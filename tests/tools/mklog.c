@@ -113,7 +113,7 @@ static int command(struct app *a, const char *line)
 		return put(a, chunk, SPF_CHUNK_ZERO, NULL, 0);
 	if (a->o->img.codec != SPF_CODEC_NONE)
 		n = codec_compress(a->cw, a->o->img.codec,
-				   a->o->img.codec_level, a->plain, cs,
+				   SPF_LOG_WRITE_LEVEL, a->plain, cs,
 				   a->pack, cs - 1);
 	if (n < 0)
 		return -1;

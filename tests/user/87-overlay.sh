@@ -15,6 +15,8 @@
 #  - torn tails (cut in a record header, cut in the data, garbage appended,
 #    bad data_crc in the last record, a bad record in the middle, a seq gap)
 #    are dropped with the exact message and only the good records count;
+#  - a record compressed at the driver's write level (zstd 1) is
+#    recompressed at the header's level, to what spfctl create stores;
 #  - a seal that fails (no or wrong passphrase, undecodable record) leaves
 #    the overlay byte-identical and no temporary file; an overlay attached
 #    right now (fake sysfs) is refused; list shows writable devices.
@@ -213,6 +215,33 @@ expect "$P/want" 65536 "$P/want2" "d:7:$P/r3:0"
 	"$S" export "$P/c.spi" "$P/out2" 2>/dev/null
 same_bytes overlay-sealed-continues-chain "$P/out2" "$P/want2"
 if compgen -G "$P/*.tmp.*" >/dev/null; then fail overlay-no-temp-left "$(ls "$P")"; else pass overlay-no-temp-left; fi
+
+# --- records compressed at the driver's write level are recompressed ---
+# The driver (and mklog) compresses records at zstd level 1; the seal
+# gives them the header's level (3, a.spf's): the same bytes as spfctl
+# create stores.  Counted text compresses to 27835 bytes at level 1 and
+# 22933 at level 3.
+R=$T/r
+mkdir "$R"
+seq 1 100000 | head -c 65536 > "$R/s1"
+cp "$P/a.spf" "$R/a.spf"
+"$MKLOG" create "$R/n.spi" "$R/a.spf" || fail overlay-mklog-create-recompress
+echo "data 4 $R/s1 0" | "$MKLOG" append "$R/n.spi" || fail overlay-mklog-append-recompress
+expect "$P/d0" 65536 "$R/want" "d:4:$R/s1:0"
+"$S" info --json "$R/n.spi" > "$R/ovl.json" 2>/dev/null
+ob=$(json_get "$R/ovl.json" record_bytes)
+out=$("$S" recover "$R/n.spi" 2>"$R/err") && rc=0 || rc=$?
+[ "$rc" = 0 ] && [ "$out" = "spfctl: sealed $R/n.spi: 1 chunks (1 records, 0 superseded dropped, 1 recompressed), parent a.spf" ] &&
+	[ ! -s "$R/err" ] && pass overlay-seal-recompresses ||
+	fail overlay-seal-recompresses "exit $rc: $out $(head -c 300 "$R/err")"
+"$S" export "$R/n.spi" "$R/out" 2>/dev/null
+same_bytes overlay-seal-recompressed-export "$R/out" "$R/want"
+"$S" create --parent "$R/a.spf" "$R/want" "$R/c.spi" 2>/dev/null
+"$S" info --json "$R/n.spi" > "$R/sealed.json" 2>/dev/null
+"$S" info --json "$R/c.spi" > "$R/created.json" 2>/dev/null
+sb=$(json_get "$R/sealed.json" stored_bytes) cb=$(json_get "$R/created.json" stored_bytes)
+[ -n "$sb" ] && [ "$sb" = "$cb" ] && [ "${ob:-0}" -gt "$sb" ] && pass overlay-seal-recompressed-size ||
+	fail overlay-seal-recompressed-size "overlay data $ob, sealed stored_bytes $sb, spfctl create $cb"
 
 # An empty overlay seals into an empty incremental.
 "$MKLOG" create "$P/e.spi" "$P/a.spf"

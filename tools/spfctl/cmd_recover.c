@@ -116,6 +116,9 @@ int overlay_finish(const char *path, const char *parent,
 		if (st.compressed)
 			printf(", %llu raw compressed",
 			       (unsigned long long)st.compressed);
+		if (st.recompressed)
+			printf(", %llu recompressed",
+			       (unsigned long long)st.recompressed);
 		printf("), parent %s\n", p);
 		free(p);
 	}

@@ -323,6 +323,13 @@ struct sealer {
 	struct spf_writer w;
 };
 
+/* The level the sealed image's chunks get: the header's, or the default. */
+static int seal_level(const struct overlay *o)
+{
+	return o->img.codec_level ? o->img.codec_level :
+	       codec_default_level(o->img.codec);
+}
+
 static bool stored_state(u8 state)
 {
 	return state == SPF_CHUNK_RAW || state == SPF_CHUNK_COMPRESSED;
@@ -440,13 +447,32 @@ static int seal_one(struct sealer *s, const struct ovl_rec *r,
 		return 0;
 	}
 	out = s->buf;
+	if (state == SPF_CHUNK_COMPRESSED && seal_level(o) > SPF_LOG_WRITE_LEVEL) {
+		/*
+		 * The driver compresses records at SPF_LOG_WRITE_LEVEL
+		 * (compress.c); the sealed chunk gets the header's level
+		 * when that shrinks it.
+		 */
+		n = codec_compress(s->codec, o->img.codec, seal_level(o),
+				   s->plain, cs, s->out, len - 1);
+		if (n < 0) {
+			err_msg(o->path, "chunk %llu: compression failed",
+				(unsigned long long)r->chunk);
+			return -1;
+		}
+		if (n) {
+			memcpy(s->buf, s->out, n);
+			len = (u32)n;
+			st->recompressed++;
+		}
+	}
 	if (state == SPF_CHUNK_RAW && o->img.codec != SPF_CODEC_NONE) {
 		/*
 		 * The driver stores a chunk raw when its first 4 KiB hardly
 		 * compress (compress.c); off the I/O path, the whole chunk
 		 * gets the chance spfctl create gives it.
 		 */
-		n = codec_compress(s->codec, o->img.codec, o->img.codec_level,
+		n = codec_compress(s->codec, o->img.codec, seal_level(o),
 				   s->buf, cs, s->plain, cs - 1);
 		if (n < 0) {
 			err_msg(o->path, "chunk %llu: compression failed",

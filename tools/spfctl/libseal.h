@@ -88,6 +88,7 @@ struct seal_stats {
 	u64 entries;			/* written to the incremental */
 	u64 unchanged;			/* left out: the chain has them */
 	u64 compressed;			/* raw records compressed when sealed */
+	u64 recompressed;		/* records recompressed at the header's level */
 	bool chain;			/* the chain below could be opened */
 };
 

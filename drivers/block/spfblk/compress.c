@@ -6,8 +6,11 @@
  *
  * Only a writable device has encoders.  Each worker context gets, at
  * attach, a chunk-sized read-modify-write buffer and the workspace of the
- * overlay's codec at the overlay header's level, so that a write never
- * allocates for them.
+ * overlay's codec, so that a write never allocates for them.  Records are
+ * compressed at SPF_LOG_WRITE_LEVEL (1) whatever the header's level: the
+ * fastest level keeps the codec's cost on the write path low, and sealing
+ * (spfctl detach, recover) recompresses them at the header's level, off
+ * the I/O path.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -17,19 +20,6 @@
 #include <linux/zstd.h>
 
 #include "spfblk.h"
-
-/* The zlib level of the overlay: 1 .. 9; 0 or out of range: the default. */
-static int spf_deflate_level(const struct spf_image *img)
-{
-	return img->codec_level >= 1 && img->codec_level <= 9 ?
-	       img->codec_level : Z_DEFAULT_COMPRESSION;
-}
-
-static int spf_zstd_level(const struct spf_image *img)
-{
-	return img->codec_level >= 1 && img->codec_level <= zstd_max_clevel() ?
-	       img->codec_level : 3;
-}
 
 int spf_compress_ctx_init(struct spf_device *dev, struct spf_ctx *ctx)
 {
@@ -47,7 +37,7 @@ int spf_compress_ctx_init(struct spf_device *dev, struct spf_ctx *ctx)
 		size = zlib_deflate_workspacesize(MAX_WBITS, MAX_MEM_LEVEL);
 		break;
 	case SPF_CODEC_ZSTD:
-		ctx->enc_zp = zstd_get_params(spf_zstd_level(img),
+		ctx->enc_zp = zstd_get_params(SPF_LOG_WRITE_LEVEL,
 					      dev->chunk_size);
 		size = zstd_cctx_workspace_bound(&ctx->enc_zp.cParams);
 		break;
@@ -78,13 +68,13 @@ void spf_compress_ctx_free(struct spf_ctx *ctx)
 	ctx->rmw = NULL;
 }
 
-static u32 spf_deflate_enc(struct spf_ctx *ctx, const struct spf_image *img,
-			   const u8 *src, u32 len, u8 *dst, u32 cap)
+static u32 spf_deflate_enc(struct spf_ctx *ctx, const u8 *src, u32 len,
+			   u8 *dst, u32 cap)
 {
 	struct z_stream_s *zs = &ctx->enc_zs;
 	u32 n = 0;
 
-	if (zlib_deflateInit2(zs, spf_deflate_level(img), Z_DEFLATED,
+	if (zlib_deflateInit2(zs, SPF_LOG_WRITE_LEVEL, Z_DEFLATED,
 			      MAX_WBITS, MAX_MEM_LEVEL,
 			      Z_DEFAULT_STRATEGY) != Z_OK)
 		return 0;
@@ -107,7 +97,7 @@ static u32 spf_encode(struct spf_ctx *ctx, const struct spf_image *img,
 
 	switch (img->codec) {
 	case SPF_CODEC_DEFLATE:
-		return spf_deflate_enc(ctx, img, src, len, dst, cap);
+		return spf_deflate_enc(ctx, src, len, dst, cap);
 	case SPF_CODEC_ZSTD:
 		n = zstd_compress_cctx(ctx->enc_cctx, dst, cap, src, len,
 				       &ctx->enc_zp);

@@ -70,6 +70,13 @@ struct spf_image {
 };
 
 /*
+ * The level the driver compresses overlay records at (deflate, zstd),
+ * whatever the overlay header's level: the write path is no place for a
+ * slow level.  Sealing recompresses records at the header's level.
+ */
+#define SPF_LOG_WRITE_LEVEL	1
+
+/*
  * CRC-32C (Castagnoli) of @len bytes after @crc, with no pre- or
  * post-inversion: crc.c in the kernel, kshim.c in spfctl.
  */
