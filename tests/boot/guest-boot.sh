@@ -100,8 +100,6 @@ pass boot-overlay-create
 # the serial port (syslinux's SERIAL 0, the kernel's console) is the only
 # output.
 console=/scratch/inner-console.log
-: > "$console"
-t0=${EPOCHREALTIME/./}
 # stamp: each console line prefixed with the seconds since the start (no
 # fork per line: processes are slow here).
 stamp() {
@@ -112,19 +110,38 @@ stamp() {
 		printf '%5d.%02d %s\n' $((d / 1000000)) $((d % 1000000 / 10000)) "${l//$'\r'/}"
 	done
 }
-timeout -k 10 "$limit" qemu-system-x86_64 -machine pc -m 128 -nodefaults -vga none \
-	-display none -serial stdio -monitor none -no-reboot \
-	-drive "file=$ov,format=qcow2,if=virtio" < /dev/null 2>&1 | stamp > "$console"
-rc=${PIPESTATUS[0]}
-t1=${EPOCHREALTIME/./}
-secs=$(((t1 - t0) / 1000000))
-cp "$console" "$T/inner.log"
 # when PATTERN: the time stamp of the first console line matching PATTERN.
 when() { grep -a -m1 -E "$1" "$T/inner.log" | awk '{ print $1 }'; }
-note "inner guest: syslinux $(when 'SYSLINUX') s, kernel loaded $(when 'Loading /vmlinuz') s," \
-	"decompressed $(when 'Decompressing Linux') s, kernel started $(when 'Booting the kernel') s," \
-	"marker $(when 'SPF-BOOT-MARKER') s, restart $(when 'reboot: Restarting system') s;" \
-	"qemu exited $rc after $secs s"
+# boot_inner: boot the overlay once; sets rc and secs, the console in
+# $T/inner.log.
+boot_inner() {
+	: > "$console"
+	t0=${EPOCHREALTIME/./}
+	timeout -k 10 "$limit" qemu-system-x86_64 -machine pc -m 128 -nodefaults -vga none \
+		-display none -serial stdio -monitor none -no-reboot \
+		-drive "file=$ov,format=qcow2,if=virtio" < /dev/null 2>&1 | stamp > "$console"
+	rc=${PIPESTATUS[0]}
+	t1=${EPOCHREALTIME/./}
+	secs=$(((t1 - t0) / 1000000))
+	cp "$console" "$T/inner.log"
+	note "inner guest: syslinux $(when 'SYSLINUX') s, kernel loaded $(when 'Loading /vmlinuz') s," \
+		"decompressed $(when 'Decompressing Linux') s, kernel started $(when 'Booting the kernel') s," \
+		"marker $(when 'SPF-BOOT-MARKER') s, restart $(when 'reboot: Restarting system') s;" \
+		"qemu exited $rc after $secs s"
+}
+boot_inner
+# Under nested TCG the inner kernel has once (1 boot in 10) oopsed in an
+# interrupt early in its boot, on a disk whose every byte qemu read was
+# checked before (boot-device-before: qemu reads through the page cache
+# that check filled) and is checked again after (boot-device-after).  Such
+# a boot is reported and the disk booted once more; a second failure
+# fails the test.
+if ! grep -a -q 'SPF-BOOT-MARKER' "$T/inner.log" && grep -a -q 'Kernel panic' "$T/inner.log"; then
+	cp "$T/inner.log" /scratch/inner-console-first.log
+	note "the inner kernel panicked on the first boot ($(grep -a -m1 -E 'BUG:|Oops:' "$T/inner.log" | cut -c1-100));" \
+		"its console is in inner-console-first.log; booting once more"
+	boot_inner
+fi
 
 want="SPF-BOOT-MARKER cmdline=$ctok initrd=$itok"
 got=$(grep -a -m1 -o 'SPF-BOOT-MARKER cmdline=[^ ]* initrd=[^ ]*' "$T/inner.log")
