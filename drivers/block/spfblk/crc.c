@@ -6,8 +6,8 @@
  * The crypto API's first choice for "crc32c" is the one with the highest
  * priority: the CPU's crc32 instruction where there is one.  That is the
  * right choice on hardware, but not under an emulator that runs the
- * instruction bit by bit: under qemu TCG, crc32c-intel checksums 64 KiB
- * chunks at a third of the speed of the table-driven crc32c-generic.  So,
+ * instruction bit by bit: under qemu TCG, crc32c-intel checksums at about
+ * a quarter of the speed of the table-driven crc32c-generic.  So,
  * as the kernel's RAID-6 and xor code do for theirs, spfblk times the
  * candidates once at module load and keeps the fastest.  The module
  * parameter crc32c names a crypto driver to use instead; reading it gives

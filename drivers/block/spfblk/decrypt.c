@@ -44,7 +44,7 @@
 static char spf_gcm_driver[CRYPTO_MAX_ALG_NAME];
 module_param_string(gcm_aes, spf_gcm_driver, sizeof(spf_gcm_driver), 0444);
 MODULE_PARM_DESC(gcm_aes,
-		 "gcm(aes) crypto driver to use, e.g. gcm_base(ctr(aes),ghash-generic) (default: the fastest, measured at load)");
+		 "gcm(aes) crypto driver to use, e.g. gcm_base(ctr-aes-aesni,ghash-generic) (default: the fastest, measured at load)");
 
 #define SPF_GCM_BENCH_LEN	SZ_16K
 #define SPF_GCM_BENCH_ROUNDS	4
