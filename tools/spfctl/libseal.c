@@ -447,53 +447,42 @@ static int seal_one(struct sealer *s, const struct ovl_rec *r,
 		return 0;
 	}
 	out = s->buf;
-	if (state == SPF_CHUNK_COMPRESSED && seal_level(o) > SPF_LOG_WRITE_LEVEL) {
-		/*
-		 * The driver compresses records at SPF_LOG_WRITE_LEVEL
-		 * (compress.c); the sealed chunk gets the header's level
-		 * when that shrinks it.
-		 */
+	/*
+	 * The driver stores a chunk raw when its first 4 KiB hardly compress,
+	 * and compresses the others at SPF_LOG_WRITE_LEVEL (compress.c).  Off
+	 * the I/O path the whole chunk gets the header's level, as spfctl
+	 * create gives it, when that shrinks it.
+	 */
+	if (o->img.codec != SPF_CODEC_NONE &&
+	    (state == SPF_CHUNK_RAW || seal_level(o) > SPF_LOG_WRITE_LEVEL)) {
 		n = codec_compress(s->codec, o->img.codec, seal_level(o),
-				   s->plain, cs, s->out, len - 1);
+				   plain, cs, s->out, len - 1);
 		if (n < 0) {
 			err_msg(o->path, "chunk %llu: compression failed",
 				(unsigned long long)r->chunk);
 			return -1;
 		}
 		if (n) {
-			memcpy(s->buf, s->out, n);
-			len = (u32)n;
-			st->recompressed++;
-		}
-	}
-	if (state == SPF_CHUNK_RAW && o->img.codec != SPF_CODEC_NONE) {
-		/*
-		 * The driver stores a chunk raw when its first 4 KiB hardly
-		 * compress (compress.c); off the I/O path, the whole chunk
-		 * gets the chance spfctl create gives it.
-		 */
-		n = codec_compress(s->codec, o->img.codec, seal_level(o),
-				   s->buf, cs, s->plain, cs - 1);
-		if (n < 0) {
-			err_msg(o->path, "chunk %llu: compression failed",
-				(unsigned long long)r->chunk);
-			return -1;
-		}
-		if (n) {
+			if (state == SPF_CHUNK_RAW)
+				st->compressed++;
+			else
+				st->recompressed++;
 			state = SPF_CHUNK_COMPRESSED;
-			out = s->plain;
+			out = s->out;
 			len = (u32)n;
-			st->compressed++;
 		}
 	}
 	if (enc) {
+		/* s->buf is free once the chunk was (re)compressed. */
+		u8 *sealed = out == s->out ? s->buf : s->out;
+
 		if (chunk_encrypt(s->crypt, o->keys.data, o->hdr->uuid,
-				  r->chunk, out, len, s->out)) {
+				  r->chunk, out, len, sealed)) {
 			err_msg(o->path, "chunk %llu: encryption failed",
 				(unsigned long long)r->chunk);
 			return -1;
 		}
-		out = s->out;
+		out = sealed;
 		len += SPF_GCM_TAG_LEN;
 	}
 	st->entries++;
@@ -578,6 +567,8 @@ out:
 		OPENSSL_cleanse(s.buf, max);
 	if (s.plain)
 		OPENSSL_cleanse(s.plain, o->img.chunk_size);
+	if (s.out)	/* a compressed chunk before its encryption */
+		OPENSSL_cleanse(s.out, max);
 	free(s.buf);
 	free(s.plain);
 	free(s.out);

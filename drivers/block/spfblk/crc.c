@@ -43,16 +43,28 @@ MODULE_PARM_DESC(crc32c,
 /* Timing more drivers than this would say nothing new. */
 #define SPF_CRC_CANDIDATES	2
 
-u32 spf_crc32c_update(u32 crc, const void *buf, size_t len)
+static u32 spf_crc_run(struct crypto_shash *tfm, u32 crc, const void *buf,
+		       size_t len)
 {
-	SHASH_DESC_ON_STACK(desc, spf_crc_tfm);
+	SHASH_DESC_ON_STACK(desc, tfm);
 	u32 *state = shash_desc_ctx(desc);
 
-	desc->tfm = spf_crc_tfm;
+	desc->tfm = tfm;
 	*state = crc;
 	/* A crc32c update cannot fail. */
 	crypto_shash_update(desc, buf, len);
 	return *state;
+}
+
+u32 spf_crc32c_update(u32 crc, const void *buf, size_t len)
+{
+	return spf_crc_run(spf_crc_tfm, crc, buf, len);
+}
+
+u64 spf_mib_per_s(u64 bytes, u64 ns)
+{
+	return max_t(u64, 1, div64_u64(bytes * NSEC_PER_SEC,
+				       max_t(u64, ns, 1) << 20));
 }
 
 /* A crc32c shash whose context is the bare u32 state, or an ERR_PTR. */
@@ -77,18 +89,15 @@ static u64 spf_crc_speed(struct crypto_shash *tfm, const u8 *buf)
 	u64 best = U64_MAX;
 	int i;
 
-	spf_crc_tfm = tfm;
-	spf_crc32c_update(~0U, buf, SPF_CRC_BENCH_LEN);	/* warm up */
+	spf_crc_run(tfm, ~0U, buf, SPF_CRC_BENCH_LEN);	/* warm up */
 	for (i = 0; i < SPF_CRC_BENCH_ROUNDS; i++) {
 		u64 t = ktime_get_ns();
 
-		spf_crc32c_update(~0U, buf, SPF_CRC_BENCH_LEN);
+		spf_crc_run(tfm, ~0U, buf, SPF_CRC_BENCH_LEN);
 		t = ktime_get_ns() - t;
 		best = min(best, t);
 	}
-	spf_crc_tfm = NULL;
-	return max_t(u64, 1, div64_u64((u64)SPF_CRC_BENCH_LEN * NSEC_PER_SEC,
-				       max_t(u64, best, 1) << 20));
+	return spf_mib_per_s(SPF_CRC_BENCH_LEN, best);
 }
 
 static int spf_crc_forced(void)

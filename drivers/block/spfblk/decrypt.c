@@ -28,7 +28,6 @@
 #include <crypto/aead.h>
 #include <crypto/skcipher.h>
 #include <linux/ktime.h>
-#include <linux/math64.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -103,8 +102,7 @@ static int spf_gcm_speed(struct crypto_aead *tfm, u8 *buf, u64 *speed)
 			best = min(best, t);
 	}
 	aead_request_free(req);
-	*speed = max_t(u64, 1, div64_u64((u64)SPF_GCM_BENCH_LEN * NSEC_PER_SEC,
-					 max_t(u64, best, 1) << 20));
+	*speed = spf_mib_per_s(SPF_GCM_BENCH_LEN, best);
 	return ret;
 }
 

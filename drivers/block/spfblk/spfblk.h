@@ -363,6 +363,8 @@ void spf_cursor_advance(struct spf_cursor *c, unsigned int n);
 /* crc.c */
 int spf_crc_init(void);
 void spf_crc_exit(void);
+/* Speed of @bytes in @ns, in MiB/s (at least 1): load-time timings. */
+u64 spf_mib_per_s(u64 bytes, u64 ns);
 
 /* extent.c */
 int spf_extent_slab_init(void);
