@@ -81,6 +81,19 @@ poke() {
 		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
+# summary_mark IMAGE REGION: set REGION's bit in IMAGE's summary block,
+# then recompute the checksums and the seal (spfpatch fix), so that only
+# the summary's meaning is wrong.
+summary_mark() {
+	local so b off
+	so=$(spfpatch "$1" get t.summary_offset) || return 1
+	off=$((so + 32 + $2 / 8))
+	b=$(od -An -tu1 -j "$off" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(((b | (1 << ($2 % 8))) & 255)))" |
+		dd of="$1" bs=1 seek="$off" conv=notrunc status=none
+	spfpatch "$1" fix >/dev/null
+}
+
 # le64 FILE OFFSET: read a little-endian 64-bit value.
 le64() { od -An -tu8 -j "$2" -N8 "$1" | tr -d ' '; }
 le32() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }

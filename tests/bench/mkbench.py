@@ -6,10 +6,11 @@ Usage:
   mkbench.py chain DIR SOURCE DEPTH PERCENT SEED [SUMDEPTH...]
       DIR/0.spf must exist: a full image of SOURCE (spfctl create).  Write
       DIR/1.spi .. DIR/DEPTH.spi, each an incremental on top of the previous
-      one that rewrites PERCENT % of the chunks, picked at random (a fresh
-      pick per level, seeded with SEED).  A rewritten chunk gets the content
-      of a random non-zero chunk of SOURCE with a 32-byte stamp (level,
-      chunk) in front, so it compresses like the rest of the disk.  The
+      one that rewrites PERCENT % of the chunks, picked at random among the
+      chunks of SOURCE that hold data (a fresh pick per level, seeded with
+      SEED).  A rewritten chunk keeps its content in SOURCE behind a new
+      32-byte stamp (level, chunk), so the disk has the same mix of text,
+      random bytes and zeros at every depth.  The
       incrementals are written by tests/tools/spfpatch.py's independent
       writer (deflate, level 6) from the list of changed chunks alone, so a
       level costs only its own chunks, not a pass over the whole source as
@@ -58,13 +59,16 @@ def chain(argv):
            "depth": 0, "name": "0.spf"}
     if 0 in sumdepths:
         print("SUM 0 %s" % hashlib.sha256(disk).hexdigest())
+    # Each incremental rewrites 1% of the chunks, picked among those that
+    # hold data, each with a new stamp over its first content: the disk
+    # keeps the same mix of text, random bytes and zeros at every depth,
+    # so that the sweep measures the depth, not a change of data.
     for lvl in range(1, depth + 1):
-        picks = sorted(rnd.sample(range(nr), per_level))
+        picks = sorted(rnd.sample(donors, per_level))
         chunks = []
         for n in picks:
-            m = rnd.choice(donors)
             stamp = (b"spfbench level %6d chunk %8d" % (lvl, n))[:32].ljust(32, b".")
-            plain = stamp + pristine[m * cs + 32:(m + 1) * cs]
+            plain = stamp + pristine[n * cs + 32:(n + 1) * cs]
             disk[n * cs:(n + 1) * cs] = plain
             chunks.append((n, plain))
         name = "%d.spi" % lvl

@@ -104,11 +104,31 @@ fresh rootcrc; spfpatch "$img" set t.index_root_crc=^1
 bad "index root crc wrong, seal recomputed" "$img" "index block at $root: checksum mismatch" "verify export"
 fresh summcrc; spfpatch "$img" set t.summary_crc=^1
 bad "summary crc wrong, seal recomputed" "$img" "summary checksum mismatch" "verify export"
+# A summary marking a region past the disk, its checksums consistent: far
+# past it, and in the byte that holds the last region (13 chunks: regions
+# 13-15 share the byte of 8-12).
+fresh summpast; summary_mark "$img" 32000
+bad "summary marks a region far past the disk" "$img" "summary marks region 32000 past the disk" "info verify export"
+head -c $((13 * 4096)) "$T/src.raw" > "$T/small.raw"
+"$SPFCTL" create --chunk-size 4K "$T/small.raw" "$T/summtail.spf" 2>/dev/null
+img=$T/summtail.spf; summary_mark "$img" 15
+bad "summary marks a region past the disk in the last region's byte" "$img" "summary marks region 15 past the disk" "info verify export"
 fresh nodecrc; spfpatch "$img" set 'b[-1].e[1].crc=^1'
 leaf1=$(( $(spfpatch "$T/base.spf" get t.index_offset) + 4096 ))
 bad "node entry crc wrong, rest consistent" "$img" "index block at $leaf1: checksum mismatch" "verify export"
 fresh datacrc; spfpatch "$img" set "c[$chunk].crc=^1"
 bad "entry crc wrong, index consistent" "$img" "chunk $chunk" "verify export"
+# spfctl times its two crc32c implementations and keeps the faster (as the
+# driver does); each one, forced, must pass the good image and catch the
+# bad crc (odd lengths and offsets are in the index blocks and chunks).
+for impl in table sse42; do
+	if err=$(SPF_CRC32C=$impl "$SPFCTL" verify "$T/base.spf" 2>&1 >/dev/null); then
+		pass "crc32c $impl: good image verifies"
+	else
+		fail "crc32c $impl: good image verifies" "$err"
+	fi
+	SPF_CRC32C=$impl bad "crc32c $impl: entry crc wrong" "$img" "chunk $chunk" "verify"
+done
 
 # Data changed with its crc recomputed: only the content digest (plain) or
 # the decompressor can tell.

@@ -37,6 +37,22 @@ typedef uint64_t u64;
 #define cpu_to_le32(x) htole32(x)
 #define cpu_to_le64(x) htole64(x)
 
+/* <linux/string.h> and <linux/bitops.h> in the kernel. */
+static inline void *memchr_inv(const void *start, int c, size_t bytes)
+{
+	const unsigned char *p = start;
+
+	for (; bytes; bytes--, p++)
+		if (*p != (unsigned char)c)
+			return (void *)p;
+	return NULL;
+}
+
+static inline unsigned long __ffs(unsigned long word)
+{
+	return (unsigned long)__builtin_ctzl(word);
+}
+
 /* <crypto/sha2.h> in the kernel; OpenSSL underneath here. */
 struct sha256_state {
 	void *ctx;

@@ -15,6 +15,7 @@
  */
 #ifdef __KERNEL__
 #include <linux/kernel.h>
+#include <linux/bitops.h>
 #include <linux/string.h>
 #include <linux/build_bug.h>
 #include <crypto/sha2.h>
@@ -686,6 +687,30 @@ u32 spf_summary_shift(u64 nr_chunks)
 	return shift;
 }
 
+/*
+ * The first region at or past @from that @s marks, or SPF_SUMMARY_BITS:
+ * whole bytes at a time, as a deep chain checks one summary per layer.
+ */
+static u64 spf_summary_next(const struct spf_summary *s, u64 from)
+{
+	u64 byte = from / 8;
+	const u8 *p;
+	u8 b;
+
+	if (from >= SPF_SUMMARY_BITS)
+		return SPF_SUMMARY_BITS;
+	b = s->bits[byte] & (u8)(0xff << (from % 8));
+	if (!b) {
+		p = memchr_inv(&s->bits[byte + 1], 0,
+			       SPF_SUMMARY_BYTES - byte - 1);
+		if (!p)
+			return SPF_SUMMARY_BITS;
+		byte = p - s->bits;
+		b = *p;
+	}
+	return byte * 8 + __ffs(b);
+}
+
 int spf_check_summary(const struct spf_image *img, const void *block,
 		      struct spf_msg *msg)
 {
@@ -701,11 +726,11 @@ int spf_check_summary(const struct spf_image *img, const void *block,
 	    le32_to_cpu(s->region_shift) != shift ||
 	    le64_to_cpu(s->nr_regions) != regions)
 		return spf_fail(msg, -EUCLEAN, "invalid summary block");
-	for (r = regions; r < SPF_SUMMARY_BITS; r++)
-		if (s->bits[r / 8] & (1U << (r % 8)))
-			return spf_fail(msg, -EUCLEAN,
-					"summary marks region %llu past the disk",
-					(unsigned long long)r);
+	r = spf_summary_next(s, regions);
+	if (r < SPF_SUMMARY_BITS)
+		return spf_fail(msg, -EUCLEAN,
+				"summary marks region %llu past the disk",
+				(unsigned long long)r);
 	return 0;
 }
 

@@ -809,4 +809,12 @@ TEST_F(ctl, bad_chain_corrupt_index)
 	bad_chain(_metadata, self->fd, self->kmsg, r, 1, NULL, EUCLEAN, "index");
 }
 
+TEST_F(ctl, bad_chain_summary_past_disk)
+{
+	const char *r[] = { "bad/summ/a.spf" };
+
+	bad_chain(_metadata, self->fd, self->kmsg, r, 1, NULL, EUCLEAN,
+		  "summary marks region 32000 past the disk");
+}
+
 TEST_HARNESS_MAIN
