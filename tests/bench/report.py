@@ -169,7 +169,7 @@ def main(argv):
     sweep = {}
     def mean(vals):
         vals = [v for v in vals if v is not None]
-        return sum(vals) / len(vals) if vals else None
+        return round(sum(vals) / len(vals), 4) if vals else None
 
     for d in depths:
         # pass 1 ("depth-D") and pass 2 ("depth-D.2", the depths in
@@ -184,8 +184,12 @@ def main(argv):
         seq_runs = [f["mibs"] for f in sqs if f]
         rand_runs = [f["iops"] for f in rns if f]
         attach_runs = [attach[m] for m in names if m in attach]
+        again = sorted(attach[m + ".again%d" % k] for m in names for k in (1, 2, 3)
+                       if m + ".again%d" % k in attach)
         sweep[d] = {"layers": layers.get(n), "attach_s": mean(attach_runs),
                     "attach_s_runs": attach_runs,
+                    "attach_again_s": again[len(again) // 2] if again else None,
+                    "attach_again_s_runs": again,
                     "mem_attach_kib": mem.get((n, "attach")),
                     "mem_end_kib": mem.get((n, "end")),
                     "cache_bytes_attach": cb[0]["cache_bytes"] if cb else None,
@@ -204,6 +208,8 @@ def main(argv):
            "create_s_host": float(big_meta.get("big_create_seconds", "nan")),
            "image_mib": int(meta.get("size_big", 0)) / 1048576,
            "dev_bytes": int(misc.get("big_dev_bytes", 0)),
+           "chunk_cache_kib": (int(misc["big_chunk_cache_bytes"]) // 1024
+                               if "big_chunk_cache_bytes" in misc else None),
            "attach_s": attach.get("big"),
            "mem_attach_kib": mem.get(("big", "attach")),
            "mem_attach_tiny_kib": mem.get(("tiny", "attach")),
@@ -276,8 +282,14 @@ def main(argv):
         ge("depth %d warm 4K random IOPS vs depth %d" % (dmax, min(depths)),
            sweep[dmax]["rand_vs_first"], 0.9)
         a = sweep[dmax]["attach_s"]
-        target("depth %d attach time (s)" % dmax, a, "< 2", None if a is None else a < 2,
-               "wall time of spfctl attach, spfctl already paged in")
+        target("depth %d attach time after a cache drop (s)" % dmax, a, "< 2",
+               None if a is None else a < 2,
+               "wall time of spfctl attach, spfctl already paged in; mean of the passes")
+        a = sweep[dmax]["attach_again_s"]
+        if a is not None:
+            target("depth %d attach time, repeated (s)" % dmax, a, "< 2", a < 2,
+                   "median of %d attaches with no cache drop before them"
+                   % len(sweep[dmax]["attach_again_s_runs"]))
     over = [c for c in cache if c["cache_bytes"] > c["cache_budget"]]
     peak = max(cache, key=lambda c: c["cache_bytes"]) if cache else None
     target("cache_bytes <= cache_budget after every run", 
@@ -287,12 +299,18 @@ def main(argv):
            "; ".join("%s %d > %d" % (c["run"], c["cache_bytes"], c["cache_budget"]) for c in over))
     m = big["mem_attach_kib"]
     mt = big["mem_attach_tiny_kib"]
+    cc = big["chunk_cache_kib"]
     gib = big["virtual_bytes"] / 2 ** 40
-    target("metadata memory at attach, %g TiB disk (KiB)" % gib, m, "<= 1024",
-           None if m is None else m <= 1024,
-           "Slab + VmallocUsed delta over the attach, device overhead included" +
-           ("" if mt is None else " (a one-chunk image: %d KiB, so %d KiB over it)" % (mt, m - mt)
-            if m is not None else "") +
+    # Metadata: the whole delta less the decoded-chunk cache, which holds
+    # data (chunk_cache_bytes); the rest of the device (gendisk, tag set,
+    # worker buffers) stays counted.
+    md = None if m is None or cc is None else m - cc
+    target("metadata memory at attach, %g TiB disk (KiB)" % gib, md, "<= 1024",
+           None if md is None else md <= 1024,
+           "Slab + VmallocUsed delta over the attach (%s KiB) less the decoded-chunk "
+           "cache (%s KiB of data); the device's own structures are included" % (fmt(m), fmt(cc)) +
+           ("" if mt is None or m is None else
+            " (a one-chunk image: %d KiB, so the chunk metadata is %d KiB over it)" % (mt, m - mt)) +
            ("" if gib >= 16 else "; smaller than the 16 TiB of the target"))
     if "writes" in phases:
         for c in wcodecs:
@@ -377,10 +395,11 @@ def main(argv):
              "depths in order and then in reverse: each figure is their mean, the two runs "
              "in brackets.  Memory = Slab + VmallocUsed delta over the attach (first pass)." % settings["sweep_chain_mib"])
     L.append("")
-    L.append("| depth | layers | attach s | memory at attach KiB | cache_bytes at attach | "
-             "seq MiB/s | vs depth %s | rand IOPS | vs depth %s | memory after runs KiB | data |"
+    L.append("| depth | layers | attach s | attach s, repeated (median) | memory at attach KiB | "
+             "cache_bytes at attach | seq MiB/s | vs depth %s | rand IOPS | vs depth %s | "
+             "memory after runs KiB | data |"
              % (min(depths) if depths else "?", min(depths) if depths else "?"))
-    L.append("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    L.append("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 
     def runs(v, k, nd):
         r = v.get(k + "_runs") or []
@@ -391,8 +410,9 @@ def main(argv):
 
     for d in depths:
         v = sweep[d]
-        L.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            d, fmt(v["layers"]), runs(v, "attach_s", 3), fmt(v["mem_attach_kib"]),
+        L.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            d, fmt(v["layers"]), runs(v, "attach_s", 3), fmt(v["attach_again_s"], 3),
+            fmt(v["mem_attach_kib"]),
             fmt(v["cache_bytes_attach"]), runs(v, "seq_mibs", 1), fx(v["seq_vs_first"]),
             runs(v, "rand_iops", 0), fx(v["rand_vs_first"]), fmt(v["mem_end_kib"]),
             v["datacheck"] or "–"))
