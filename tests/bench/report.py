@@ -166,6 +166,8 @@ def main(argv):
 
     # 2. sweep
     depths = [int(d) for d in meta.get("depths", "").split()]
+    # The depths this run attached (BENCH_DEPTHS may pick fewer).
+    depths = [d for d in depths if "depth-%d" % d in attach] or depths
     sweep = {}
     def mean(vals):
         vals = [v for v in vals if v is not None]
