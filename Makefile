@@ -98,7 +98,7 @@ storm: deps-auto spfctl
 	done; echo "storm: seed $(STORM_SEED), $(STORM_COUNT) cases: $$([ $$rc = 0 ] && echo passed || echo FAILED)"; exit $$rc
 
 lint: deps-auto
-	@scripts/lint
+	@tests/lint/lint.sh
 
 install: spfctl module
 	install -D -m 0755 $(SPFCTL) $(DESTDIR)$(PREFIX)/sbin/spfctl

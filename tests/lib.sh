@@ -73,24 +73,22 @@ rand_bytes() {
 		-in /dev/zero 2>/dev/null | head -c "$2"
 }
 
-# poke FILE OFFSET: flip the low bit of the byte at OFFSET.
+# poke FILE OFFSET [MASK]: flip the bits MASK (default 1, the low bit) of
+# the byte at OFFSET.
 poke() {
 	local b
 	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $(((b ^ 1) & 255)))" |
+	printf "$(printf '\\%03o' $(((b ^ ${3:-1}) & 255)))" |
 		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
-# summary_mark IMAGE REGION: set REGION's bit in IMAGE's summary block,
-# then recompute the checksums and the seal (spfpatch fix), so that only
-# the summary's meaning is wrong.
+# summary_mark IMAGE REGION: flip REGION's bit (clear in a good image) in
+# IMAGE's summary block, then recompute the checksums and the seal
+# (spfpatch fix), so that only the summary's meaning is wrong.
 summary_mark() {
-	local so b off
+	local so
 	so=$(spfpatch "$1" get t.summary_offset) || return 1
-	off=$((so + 32 + $2 / 8))
-	b=$(od -An -tu1 -j "$off" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $(((b | (1 << ($2 % 8))) & 255)))" |
-		dd of="$1" bs=1 seek="$off" conv=notrunc status=none
+	poke "$1" $((so + 32 + $2 / 8)) $((1 << ($2 % 8)))
 	spfpatch "$1" fix >/dev/null
 }
 
