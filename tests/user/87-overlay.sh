@@ -94,6 +94,8 @@ expect_error overlay-usage-overlay-alone 2 "spfctl: --overlay needs --writable" 
 	"$S" attach --overlay "$T/u/n.spi" "$A"
 expect_error overlay-usage-compress-alone 2 "spfctl: --compress needs --writable --overlay" \
 	"$S" attach --compress lz4 "$A"
+expect_error overlay-usage-log-compress-alone 2 "spfctl: --log-compress needs --writable --overlay" \
+	"$S" attach --log-compress "$A"
 expect_error overlay-usage-bad-codec 2 "spfctl: invalid codec 'lzma' (none, deflate, zstd or lz4)" \
 	"$S" attach -w -o "$T/u/n.spi" --compress lzma "$A"
 expect_error overlay-usage-bad-level 2 "spfctl: invalid level '99' for lz4 (1 to 12)" \

@@ -195,6 +195,10 @@ static void attach_help(void)
 	       "                       left by an earlier writable attach of IMAGE)\n"
 	       "      --compress CODEC[:LEVEL]  codec of a new overlay's chunks: none,\n"
 	       "                       deflate, zstd or lz4 (default: IMAGE's)\n"
+	       "      --log-compress   compress each write's chunk as it is written:\n"
+	       "                       a smaller overlay, slower writes (by default\n"
+	       "                       chunks are written raw and compressed when the\n"
+	       "                       overlay is sealed)\n"
 	       "  -h, --help           show this help\n",
 	       attach_desc.usage);
 }
@@ -409,6 +413,12 @@ static int do_attach(int ctl, struct spf_chain *c, struct overlay *ov,
 	    !(driver_features(ctl) & SPF_FEAT_NO_VERIFY)) {
 		err_msg(CONTROL_PATH,
 			"the driver always checks chunk checksums (spfblk too old?); attach without --no-verify");
+		return 1;
+	}
+	if ((flags & SPF_ATTACH_F_LOG_COMPRESS) &&
+	    !(driver_features(ctl) & SPF_FEAT_LOG_COMPRESS)) {
+		err_msg(CONTROL_PATH,
+			"the driver cannot compress overlay chunks as it writes them (spfblk too old?); attach without --log-compress");
 		return 1;
 	}
 	if (c->any_encrypted && via == KEY_VIA_KEYRING && !can_keyring) {
@@ -663,6 +673,7 @@ int cmd_attach(int argc, char **argv)
 		{ "overlay",	 required_argument, NULL, 'o' },
 		{ "compress",	 required_argument, NULL, 'Z' },
 		{ "no-verify",	 no_argument,       NULL, 'N' },
+		{ "log-compress", no_argument,      NULL, 'G' },
 		{ "help",	 no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -690,6 +701,7 @@ int cmd_attach(int argc, char **argv)
 		case 'P': flags |= SPF_ATTACH_F_NO_PARTSCAN; break;
 		case 'L': flags |= SPF_ATTACH_F_AUTOCLEAR; break;
 		case 'N': flags |= SPF_ATTACH_F_NO_VERIFY; break;
+		case 'G': flags |= SPF_ATTACH_F_LOG_COMPRESS; break;
 		case 'c':
 			if (parse_size(optarg, &cache)) {
 				usage_error(&attach_desc, "invalid cache size '%s'",
@@ -726,6 +738,10 @@ int cmd_attach(int argc, char **argv)
 	}
 	if (compress && !writable) {
 		usage_error(&attach_desc, "--compress needs --writable --overlay");
+		goto out;
+	}
+	if ((flags & SPF_ATTACH_F_LOG_COMPRESS) && !writable) {
+		usage_error(&attach_desc, "--log-compress needs --writable --overlay");
 		goto out;
 	}
 	if (writable && (flags & SPF_ATTACH_F_AUTOCLEAR)) {

@@ -4,13 +4,14 @@
  * same formats the decoders (decompress.c) and spfctl accept.  deflate is
  * one zlib stream (RFC 1950), zstd one frame, lz4 one raw block.
  *
- * Only a writable device has encoders.  Each worker context gets, at
- * attach, a chunk-sized read-modify-write buffer and the workspace of the
- * overlay's codec, so that a write never allocates for them.  Records are
- * compressed at SPF_LOG_WRITE_LEVEL (1) whatever the header's level: the
- * fastest level keeps the codec's cost on the write path low, and sealing
- * (spfctl detach, recover) recompresses them at the header's level, off
- * the I/O path.
+ * Each worker context of a writable device gets, at attach, a chunk-sized
+ * read-modify-write buffer, and, if the device compresses its records as
+ * it writes them (SPF_ATTACH_F_LOG_COMPRESS), the workspace of the
+ * overlay's codec, so that a write never allocates for them.  By default
+ * records are stored raw and sealing (spfctl detach, recover) compresses
+ * them, off the I/O path.  Records compressed as written use
+ * SPF_LOG_WRITE_LEVEL (1) whatever the header's level, and sealing
+ * recompresses them at the header's level.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -32,6 +33,8 @@ int spf_compress_ctx_init(struct spf_device *dev, struct spf_ctx *ctx)
 	ctx->rmw = vmalloc(dev->chunk_size);
 	if (!ctx->rmw)
 		return -ENOMEM;
+	if (!dev->log_compress)
+		return 0;
 	switch (img->codec) {
 	case SPF_CODEC_DEFLATE:
 		size = zlib_deflate_workspacesize(MAX_WBITS, MAX_MEM_LEVEL);
@@ -126,7 +129,8 @@ static u32 spf_encode(struct spf_ctx *ctx, const struct spf_image *img,
 /*
  * Compress the chunk @src (chunk_size bytes) into @dst, at most @cap
  * bytes.  Returns the compressed length, or 0 if it does not fit or its
- * probe does not compress (store it raw), or the overlay's codec is none.
+ * probe does not compress (store it raw), or the device does not compress
+ * its records, or the overlay's codec is none.
  */
 u32 spf_compress(struct spf_device *dev, struct spf_ctx *ctx, const u8 *src,
 		 u8 *dst, u32 cap)

@@ -364,8 +364,8 @@ int spf_overlay_nonce(struct spf_device *dev, struct spf_ctx *ctx,
 }
 
 /*
- * Append the record of @chunk, whose @len stored bytes are in ctx->stored
- * (none for a zero record), and publish it in the map.  The caller holds
+ * Append the record of @chunk, whose @len stored bytes are @data (none for
+ * a zero record), and publish it in the map.  The caller holds
  * @chunk's lock.  The map slot is reserved first, so that publishing
  * after the write cannot fail; that reservation is the only allocation a
  * write makes, and it is GFP_NOIO (workers run in a memalloc_noio scope):
@@ -373,7 +373,8 @@ int spf_overlay_nonce(struct spf_device *dev, struct spf_ctx *ctx,
  * get written is unbounded, and a failure only fails this write.
  */
 int spf_overlay_append(struct spf_device *dev, struct spf_ctx *ctx,
-		       u64 chunk, u8 state, u32 len, const u8 *nonce)
+		       u64 chunk, u8 state, const void *data, u32 len,
+		       const u8 *nonce)
 {
 	struct spf_overlay *o = dev->ovl;
 	struct spf_layer *l = spf_ovl_layer(dev);
@@ -397,7 +398,7 @@ int spf_overlay_append(struct spf_device *dev, struct spf_ctx *ctx,
 	r->chunk = cpu_to_le64(chunk);
 	r->length = cpu_to_le32(len);
 	if (len)
-		r->data_crc = cpu_to_le32(spf_crc32c(ctx->stored, len));
+		r->data_crc = cpu_to_le32(spf_crc32c(data, len));
 	if (nonce)
 		memcpy(r->nonce, nonce, SPF_GCM_NONCE_LEN);
 
@@ -411,8 +412,7 @@ int spf_overlay_append(struct spf_device *dev, struct spf_ctx *ctx,
 	pos = o->tail;
 	ret = spf_write_at(l->file, r, SPF_REC_SIZE, pos);
 	if (!ret && len)
-		ret = spf_write_at(l->file, ctx->stored, len,
-				   pos + SPF_REC_SIZE);
+		ret = spf_write_at(l->file, data, len, pos + SPF_REC_SIZE);
 	if (ret) {
 		/*
 		 * Part of the record may be in the file: appending after

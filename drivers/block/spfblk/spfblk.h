@@ -271,6 +271,7 @@ struct spf_device {
 	bool armed;			/* ...once opened by a real user */
 	bool partscan;			/* set at attach, then read only */
 	bool verify;			/* same; check stored chunks' crc32c */
+	bool log_compress;		/* same; compress overlay records */
 	struct work_struct clear_work;	/* autoclear, on spf_ctl_wq */
 
 	struct gendisk *disk;
@@ -337,7 +338,8 @@ bool spf_overlay_lookup(struct spf_device *dev, u64 chunk,
 int spf_overlay_nonce(struct spf_device *dev, struct spf_ctx *ctx,
 		      u64 chunk, const struct spf_extent *ext, u8 *nonce);
 int spf_overlay_append(struct spf_device *dev, struct spf_ctx *ctx,
-		       u64 chunk, u8 state, u32 len, const u8 *nonce);
+		       u64 chunk, u8 state, const void *data, u32 len,
+		       const u8 *nonce);
 int spf_overlay_sync(struct spf_device *dev);
 u64 spf_overlay_bytes(struct spf_device *dev);
 u64 spf_overlay_records(struct spf_device *dev);

@@ -7,8 +7,11 @@
  * covering the whole chunk needs no read; a partial one first reads the
  * current content (the overlay's latest record, else the chain), as a
  * read would.  Then the content becomes one record: all zero, a zero
- * record; else compressed with the overlay's codec if that shrinks it,
- * else raw; sealed with a random nonce if the overlay is encrypted.  The
+ * record; else raw, or, on a device attached with
+ * SPF_ATTACH_F_LOG_COMPRESS, compressed with the overlay's codec if that
+ * shrinks it; sealed with a random nonce if the overlay is encrypted.
+ * (Compressing as it writes costs a 4 KiB random write most of its time
+ * for a smaller overlay; the seal compresses raw records anyway.)  The
  * record is appended to the overlay and published in its map
  * (overlay.c) before the lock is dropped, so concurrent writes of a chunk
  * never lose an update.
@@ -66,25 +69,29 @@ static int spf_write_record(struct spf_device *dev, struct spf_ctx *ctx,
 	int ret;
 
 	if (!memchr_inv(ctx->rmw, 0, dev->chunk_size))
-		return spf_overlay_append(dev, ctx, chunk, SPF_CHUNK_ZERO, 0,
-					  NULL);
+		return spf_overlay_append(dev, ctx, chunk, SPF_CHUNK_ZERO,
+					  NULL, 0, NULL);
 	/* Compressed records are shorter than a chunk (format.md). */
 	len = spf_compress(dev, ctx, ctx->rmw, ctx->stored,
 			   dev->chunk_size - 1);
 	if (!len) {
 		state = SPF_CHUNK_RAW;
 		len = dev->chunk_size;
+		if (!l->tfm)
+			return spf_overlay_append(dev, ctx, chunk, state,
+						  ctx->rmw, len, NULL);
 		memcpy(ctx->stored, ctx->rmw, len);
 	}
 	if (!l->tfm)
-		return spf_overlay_append(dev, ctx, chunk, state, len, NULL);
+		return spf_overlay_append(dev, ctx, chunk, state, ctx->stored,
+					  len, NULL);
 
 	get_random_bytes(nonce, SPF_GCM_NONCE_LEN - 1);
 	nonce[SPF_GCM_NONCE_LEN - 1] = SPF_LOG_NONCE_MARK;
 	ret = spf_encrypt_record(ctx, l, chunk, len, nonce);
 	if (ret)
 		return ret;
-	return spf_overlay_append(dev, ctx, chunk, state,
+	return spf_overlay_append(dev, ctx, chunk, state, ctx->stored,
 				  len + SPF_GCM_TAG_LEN, nonce);
 }
 

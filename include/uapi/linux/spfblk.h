@@ -23,11 +23,13 @@
 #define SPF_ATTACH_F_KEYRING		_BITUL(2)	/* @keys: key descriptions */
 #define SPF_ATTACH_F_WRITABLE		_BITUL(3)	/* @overlay_fd: writes */
 #define SPF_ATTACH_F_NO_VERIFY		_BITUL(4)	/* no data crc32c check */
+#define SPF_ATTACH_F_LOG_COMPRESS	_BITUL(5)	/* compress as written */
 #define SPF_ATTACH_F_ALL		(SPF_ATTACH_F_NO_PARTSCAN | \
 					 SPF_ATTACH_F_AUTOCLEAR | \
 					 SPF_ATTACH_F_KEYRING | \
 					 SPF_ATTACH_F_WRITABLE | \
-					 SPF_ATTACH_F_NO_VERIFY)
+					 SPF_ATTACH_F_NO_VERIFY | \
+					 SPF_ATTACH_F_LOG_COMPRESS)
 
 /* Detach flags (spf_detach.flags). */
 #define SPF_DETACH_F_LAZY		_BITUL(0)	/* detach on last close */
@@ -39,6 +41,7 @@
 #define SPF_INFO_F_ENCRYPTED		_BITUL(2)	/* some layer is */
 #define SPF_INFO_F_WRITABLE		_BITUL(3)	/* has an overlay */
 #define SPF_INFO_F_NO_VERIFY		_BITUL(4)	/* SPF_ATTACH_F_NO_VERIFY */
+#define SPF_INFO_F_LOG_COMPRESS		_BITUL(5)	/* ..._F_LOG_COMPRESS */
 
 /* Features the driver has (spf_features.features). */
 #define SPF_FEAT_DEFLATE		_BITULL(0)
@@ -50,6 +53,7 @@
 #define SPF_FEAT_KEYRING		_BITULL(6)	/* SPF_ATTACH_F_KEYRING */
 #define SPF_FEAT_WRITABLE		_BITULL(7)	/* SPF_ATTACH_F_WRITABLE */
 #define SPF_FEAT_NO_VERIFY		_BITULL(8)	/* SPF_ATTACH_F_NO_VERIFY */
+#define SPF_FEAT_LOG_COMPRESS		_BITULL(9)	/* ..._F_LOG_COMPRESS */
 
 #define SPF_KEY_SIZE			32	/* AES-256 data key */
 

@@ -202,7 +202,8 @@ TEST_F(ctl, features)
 	struct spf_features f;
 	const __u64 want = SPF_FEAT_DEFLATE | SPF_FEAT_ZSTD | SPF_FEAT_LZ4 |
 			   SPF_FEAT_AES_GCM | SPF_FEAT_AUTOCLEAR |
-			   SPF_FEAT_KEYRING | SPF_FEAT_WRITABLE;
+			   SPF_FEAT_KEYRING | SPF_FEAT_WRITABLE |
+			   SPF_FEAT_NO_VERIFY | SPF_FEAT_LOG_COMPRESS;
 	unsigned int i;
 
 	memset(&f, 0xa5, sizeof(f));
@@ -232,9 +233,12 @@ static void good_attach(struct spf_attach *a, __s32 *fd, const char *path)
 	a->nr_layers = 1;
 }
 
+/* Unknown flags, and WRITABLE or LOG_COMPRESS with no overlay. */
 TEST_F(ctl, attach_unknown_flags)
 {
-	__u32 bad[] = { 1U << 3, 1U << 16, 1U << 31, ~0U };
+	__u32 bad[] = { SPF_ATTACH_F_WRITABLE, SPF_ATTACH_F_LOG_COMPRESS,
+			SPF_ATTACH_F_LOG_COMPRESS | SPF_ATTACH_F_NO_VERIFY,
+			1U << 16, 1U << 31, ~0U };
 	struct spf_attach a;
 	unsigned int i;
 	__s32 fd;

@@ -14,8 +14,10 @@
  *
  * Prints one "ok NAME" or "not ok NAME: reason" line per check:
  *   refuse-*      overlay descriptors the kernel must refuse, and errnos
- *   features      GET_FEATURES advertises SPF_FEAT_WRITABLE and the flag
- *   sysfs, info   writable, overlay, overlay_records; SPF_INFO_F_WRITABLE
+ *   features      GET_FEATURES advertises SPF_FEAT_WRITABLE and
+ *                 SPF_FEAT_LOG_COMPRESS, and their flags
+ *   sysfs, info   writable, overlay, overlay_records, log_compress (0);
+ *                 SPF_INFO_F_WRITABLE, not SPF_INFO_F_LOG_COMPRESS
  *   rw            random unaligned buffered writes, O_DIRECT partial-chunk
  *                 writes each read back at once (a rewritten chunk must
  *                 never be served from the decoded-chunk cache), write
@@ -26,7 +28,10 @@
  *                 re-attach drops it (its chunk reads as before), logs
  *                 "OVERLAY: dropped torn tail of N bytes after record S
  *                 (offset O)" and truncates the overlay at O
- *   after-torn    writes after that replay and re-attach again
+ *   log-compress  that re-attach asks for SPF_ATTACH_F_LOG_COMPRESS:
+ *                 SPF_INFO_F_LOG_COMPRESS and sysfs log_compress 1
+ *   after-torn    writes after that replay (records compressed as
+ *                 written, after raw ones) and re-attach again
  * for a plain overlay:
  *   refuse-plainkey  a key for the overlay: EINVAL, and the log says "the
  *                 overlay is plain, but a key was given"
@@ -149,12 +154,16 @@ static const char *refusal_logged(const char *why)
 	return msg;
 }
 
+/* Flags added to every attach from the torn-tail check on. */
+static __u32 extra_flags;
+
 static int attach(int ovl_fd)
 {
 	struct spf_attach a = {
 		.fds = (uintptr_t)layer_fds,
 		.nr_layers = nr_layers,
-		.flags = SPF_ATTACH_F_WRITABLE | SPF_ATTACH_F_NO_PARTSCAN,
+		.flags = SPF_ATTACH_F_WRITABLE | SPF_ATTACH_F_NO_PARTSCAN |
+			 extra_flags,
 		.overlay_fd = ovl_fd,
 		.keys = (uintptr_t)keys,
 	};
@@ -421,7 +430,9 @@ static void check_features(void)
 	if (ioctl(ctl, SPF_IOC_GET_FEATURES, &f))
 		result("features", "GET_FEATURES: %s", strerror(errno));
 	else if (!(f.features & SPF_FEAT_WRITABLE) ||
-		 !(f.attach_flags & SPF_ATTACH_F_WRITABLE))
+		 !(f.attach_flags & SPF_ATTACH_F_WRITABLE) ||
+		 !(f.features & SPF_FEAT_LOG_COMPRESS) ||
+		 !(f.attach_flags & SPF_ATTACH_F_LOG_COMPRESS))
 		result("features", "features 0x%llx attach_flags 0x%x",
 		       (unsigned long long)f.features, f.attach_flags);
 	else
@@ -438,7 +449,8 @@ static void check_info(int idx, const char *ovl)
 	if (ioctl(ctl, SPF_IOC_GET_INFO, &info))
 		result("info", "GET_INFO: %s", strerror(errno));
 	else if (!(info.flags & SPF_INFO_F_WRITABLE) || !info.overlay_records ||
-		 info.overlay_bytes <= 4096)
+		 info.overlay_bytes <= 4096 ||
+		 (info.flags & SPF_INFO_F_LOG_COMPRESS))
 		result("info", "flags 0x%x records %llu bytes %llu", info.flags,
 		       (unsigned long long)info.overlay_records,
 		       (unsigned long long)info.overlay_bytes);
@@ -457,6 +469,8 @@ static void check_info(int idx, const char *ovl)
 	else if (strtoull(sysfs(idx, "overlay_bytes", buf, sizeof(buf)),
 			  NULL, 10) != info.overlay_bytes)
 		result("sysfs", "overlay_bytes is '%s'", buf);
+	else if (strcmp(sysfs(idx, "log_compress", buf, sizeof(buf)), "0"))
+		result("sysfs", "log_compress is '%s' by default", buf);
 	else
 		result("sysfs", NULL);
 }
@@ -646,6 +660,7 @@ int main(int argc, char **argv)
 	int idx, ofd, fd, i;
 	uint64_t pos, last, seq, c, before;
 	struct spf_log_record rec;
+	struct spf_info info;
 	struct stat st;
 	uint8_t *chunk;
 
@@ -765,11 +780,22 @@ int main(int argc, char **argv)
 		 (unsigned long long)(seq - 1), (unsigned long long)last);
 
 	kmsg_from_now();
+	extra_flags = SPF_ATTACH_F_LOG_COMPRESS;
 	idx = attach(ofd);
 	if (idx < 0) {
 		result("torn-tail", "re-attach: %s", strerror(-idx));
 		return 1;
 	}
+	memset(&info, 0, sizeof(info));
+	info.index = idx;
+	if (ioctl(ctl, SPF_IOC_GET_INFO, &info))
+		result("log-compress", "GET_INFO: %s", strerror(errno));
+	else if (!(info.flags & SPF_INFO_F_LOG_COMPRESS))
+		result("log-compress", "info flags 0x%x", info.flags);
+	else if (strcmp(sysfs(idx, "log_compress", buf, sizeof(buf)), "1"))
+		result("log-compress", "sysfs log_compress is '%s'", buf);
+	else
+		result("log-compress", NULL);
 	fstat(ofd, &st);
 	if (!kmsg_has(needle, line, sizeof(line)))
 		result("torn-tail", "no log line '%s'; last OVERLAY line: %s",

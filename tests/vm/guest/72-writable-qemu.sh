@@ -6,9 +6,10 @@
 # 4 KiB across a chunk boundary, 64 KiB, 100 KiB, 128 KiB, the last 4 KiB)
 # and write -z, and reads each pattern back; blkdiscard of whole chunks and
 # of part of a chunk, and blkdiscard -z (zeroout) at an unaligned offset,
-# read as zeros; chunks of random bytes, of text, and of 4 KiB random then
-# text are stored raw, compressed and raw (the codec probe, compress.c).
-# The device equals a model (the source disk with the same
+# read as zeros; with --log-compress, chunks of random bytes, of text, and
+# of 4 KiB random then text are stored raw, compressed and raw (the codec
+# probe, compress.c).  Without it (the default) every record is raw, and
+# the seal compresses the text chunk.  The device equals a model (the source disk with the same
 # changes) byte for byte; detach seals, verify passes, and the sealed image
 # attached read-only reads like the model and passes qemu-io -r's pattern
 # reads.  The chain's files are unchanged (sha256).
@@ -40,12 +41,33 @@ fi
 (cd "$W" && sha256sum full.spf i1.spi) > "$T/chain.sha256"
 tnote "chain built"
 
+# last_states OVERLAY CHUNK...: "chunk:state/length" of each chunk's last
+# record.  Each record: le32 magic, u8 state, ..., le64 chunk at 16, le32
+# length at 24; 64 bytes, then its stored bytes (docs/format.md 11).
+last_states() {
+	python3 - "$@" <<'EOP'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+pos, last = 4096, {}
+while pos + 64 <= len(d):
+    magic, state = struct.unpack_from('<IB', d, pos)
+    chunk, length = struct.unpack_from('<QI', d, pos + 16)
+    if magic != 0x57465053:
+        break
+    last[chunk] = (state, length)
+    pos += 64 + length
+print(' '.join('%d:%d/%d' % (c, *last.get(c, (0, 0))) for c in map(int, sys.argv[2:])))
+EOP
+}
 
 
 # ---- qemu-io on the writable device (raw, no qcow2) ------------------------------------------
 if ! command -v qemu-io >/dev/null; then
 	skip wr-qemu-io "qemu-io is not installed"
-elif wattach wr-qemu-attach "$W/q.spi" "$W/i1.spi"; then
+elif wattach wr-qemu-attach "$W/q.spi" "$W/i1.spi" --log-compress; then
+	v=$(sysval "/sys/block/spf$IDX/spf/log_compress")
+	[ "$v" = 1 ] && pass wr-log-compress-sysfs ||
+		fail wr-log-compress-sysfs "spf/log_compress is '$v' with --log-compress, want 1"
 	cp "$W/l1.raw" "$W/model"
 	# pattern offset length
 	pats="0xab $MB 65536
@@ -100,22 +122,7 @@ elif wattach wr-qemu-attach "$W/q.spi" "$W/i1.spi"; then
 		dd if="$T/${f%:*}.chunk" of="$DEV" bs=$CS seek="${f#*:}" oflag=direct conv=notrunc status=none
 		dd if="$T/${f%:*}.chunk" of="$W/model" bs=$CS seek="${f#*:}" conv=notrunc status=none
 	done
-	# Each record: le32 magic, u8 state, ..., le64 chunk at 16, le32
-	# length at 24; 64 bytes, then its stored bytes (docs/format.md 11).
-	states=$(python3 - "$W/q.spi" <<'EOP'
-import struct, sys
-d = open(sys.argv[1], 'rb').read()
-pos, last = 4096, {}
-while pos + 64 <= len(d):
-    magic, state = struct.unpack_from('<IB', d, pos)
-    chunk, length = struct.unpack_from('<QI', d, pos + 16)
-    if magic != 0x57465053:
-        break
-    last[chunk] = (state, length)
-    pos += 64 + length
-print(' '.join('%d:%d/%d' % (c, *last.get(c, (0, 0))) for c in (220, 221, 222, 223)))
-EOP
-)
+	states=$(last_states "$W/q.spi" 220 221 222 223)
 	if [[ "$states" =~ ^220:2/65536\ 221:3/([0-9]+)\ 222:2/65536\ 223:2/65536$ ]] &&
 	   [ "${BASH_REMATCH[1]}" -lt 4096 ]; then
 		pass wr-codec-probe
@@ -138,6 +145,40 @@ EOP
 	fi
 fi
 tnote "qemu-io checked"
+
+# ---- the default: records raw as written, compressed by the seal --------------------------
+if wattach wr-raw-attach "$W/r.spi" "$W/i1.spi"; then
+	v=$(sysval "/sys/block/spf$IDX/spf/log_compress")
+	[ "$v" = 0 ] && pass wr-raw-sysfs ||
+		fail wr-raw-sysfs "spf/log_compress is '$v' without --log-compress, want 0"
+	cp "$W/l1.raw" "$W/rmodel"
+	head -c $CS /dev/urandom > "$T/rand.chunk"
+	yes 'the quick brown fox jumps over the lazy dog' | head -c $CS > "$T/text.chunk"
+	for f in rand:220 text:221; do
+		dd if="$T/${f%:*}.chunk" of="$DEV" bs=$CS seek="${f#*:}" oflag=direct conv=notrunc status=none
+		dd if="$T/${f%:*}.chunk" of="$W/rmodel" bs=$CS seek="${f#*:}" conv=notrunc status=none
+	done
+	# 4 KiB of text into chunk 150 (a zero chunk of the chain): its
+	# read-modify-write is stored raw too.
+	yes 'spfblk' | head -c 4096 | dd of="$DEV" bs=4096 seek=$((150 * CS / 4096)) oflag=direct conv=notrunc status=none
+	yes 'spfblk' | head -c 4096 | dd of="$W/rmodel" bs=4096 seek=$((150 * CS / 4096)) conv=notrunc status=none
+	states=$(last_states "$W/r.spi" 220 221 150)
+	[ "$states" = "220:2/65536 221:2/65536 150:2/65536" ] && pass wr-raw-records ||
+		fail wr-raw-records "last records (chunk:state/length) $states; want all three raw (2/65536)"
+	reads_as wr-raw-reads "$DEV" "$W/rmodel"
+	out=$("$SPFCTL" detach "$DEV" 2>&1) && rc=0 || rc=$?
+	[ "$rc" = 0 ] && [[ "$out" == *"(3 records, 0 superseded dropped, 2 raw compressed)"* ]] &&
+		pass wr-raw-seal ||
+		fail wr-raw-seal "spfctl detach exited $rc: $out (want the text chunk and chunk 150 compressed by the seal)"
+	expect_ok wr-raw-verify "$SPFCTL" verify "$W/r.spi"
+	if "$SPFCTL" export "$W/r.spi" "$W/r.raw" 2>"$T/err"; then
+		same_bytes wr-raw-export "$W/r.raw" "$W/rmodel"
+	else
+		fail wr-raw-export "spfctl export: $(head -n 3 "$T/err" | tr '\n' ' ')"
+	fi
+	rm -f "$W/r.raw"
+fi
+tnote "raw records checked"
 
 out=$(cd "$W" && sha256sum -c --quiet "$T/chain.sha256" 2>&1) && pass wr-qemu-chain-unchanged ||
 	fail wr-qemu-chain-unchanged "$out"
