@@ -19,7 +19,9 @@
  * So small sequential reads inside one chunk decode it once, however many
  * workers serve them.  There are more slots than worker contexts and a
  * context holds at most one reference at a time, so a slot nobody uses
- * always exists: a context needs no chunk buffer of its own.
+ * always exists: a context needs no chunk buffer of its own.  The
+ * read-modify-write of a write copies a chunk into the writer's own
+ * buffer instead (spf_chunk_copy), decoding it there on a miss.
  *
  * Locking: spf_chunk_cache.lock protects every slot's chunk, offset,
  * layer, state, users and referenced fields.  A slot's bytes are written only by
@@ -288,6 +290,43 @@ again:
 	ref->slot = s;
 	ref->data = s->buf;
 	return 0;
+}
+
+/*
+ * Copy @chunk's decoded bytes (zeros for a zero chunk) into @out, a
+ * chunk-sized buffer: from a slot that holds them, else decoded straight
+ * into @out without claiming a slot.  For the read-modify-write of a
+ * write (write.c): the chunk is about to get a new record, so its old
+ * content is not worth a slot, nor a copy out of one.  On failure
+ * ctx->msg says why.
+ */
+int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
+		   const struct spf_extent *ext, u8 *out)
+{
+	struct spf_chunk_cache *cc = &dev->chunks;
+	struct spf_slot *s;
+
+	if (ext->state == SPF_CHUNK_ZERO) {
+		memset(out, 0, dev->chunk_size);
+		return 0;
+	}
+	spin_lock(&cc->lock);
+	s = spf_slot_find(cc, chunk, ext);
+	if (s && s->state == SPF_SLOT_VALID) {
+		s->users++;
+		s->referenced = true;
+		spin_unlock(&cc->lock);
+		atomic64_inc(&cc->hits);
+		memcpy(out, s->buf, dev->chunk_size);
+		spin_lock(&cc->lock);
+		s->users--;
+		spin_unlock(&cc->lock);
+		return 0;
+	}
+	/* Not there, or another worker is loading it: decode it here. */
+	spin_unlock(&cc->lock);
+	atomic64_inc(&cc->misses);
+	return spf_chunk_load(dev, ctx, chunk, ext, out);
 }
 
 void spf_chunk_put(struct spf_device *dev, struct spf_chunk_ref *ref)

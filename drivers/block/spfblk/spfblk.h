@@ -390,6 +390,8 @@ u64 spf_chunk_cache_bytes(const struct spf_device *dev);
 int spf_chunk_get(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 		  const struct spf_extent *ext, struct spf_chunk_ref *ref);
 void spf_chunk_put(struct spf_device *dev, struct spf_chunk_ref *ref);
+int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
+		   const struct spf_extent *ext, u8 *out);
 bool spf_chunk_direct(const struct spf_device *dev,
 		      const struct spf_extent *ext, u32 len);
 int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,

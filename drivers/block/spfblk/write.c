@@ -106,7 +106,6 @@ static int spf_write_chunk(struct spf_device *dev, struct spf_ctx *ctx,
 	/* @chunk's lock, held across its read-modify-write and append */
 	struct mutex *lock;
 	bool whole = !off && len == dev->chunk_size;
-	struct spf_chunk_ref ref;
 	struct spf_extent ext;
 	int ret = 0;
 
@@ -120,14 +119,9 @@ static int spf_write_chunk(struct spf_device *dev, struct spf_ctx *ctx,
 			goto out;	/* reads as zeros already */
 	}
 	if (!whole) {
-		ret = spf_chunk_get(dev, ctx, chunk, &ext, &ref);
+		ret = spf_chunk_copy(dev, ctx, chunk, &ext, ctx->rmw);
 		if (ret)
 			goto out;
-		if (ref.data)
-			memcpy(ctx->rmw, ref.data, dev->chunk_size);
-		else
-			memset(ctx->rmw, 0, dev->chunk_size);
-		spf_chunk_put(dev, &ref);
 	}
 	if (zeroing)
 		memset(ctx->rmw + off, 0, len);
