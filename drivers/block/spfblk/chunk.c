@@ -304,6 +304,7 @@ int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 		   const struct spf_extent *ext, u8 *out)
 {
 	struct spf_chunk_cache *cc = &dev->chunks;
+	struct spf_chunk_ref ref;
 	struct spf_slot *s;
 
 	if (ext->state == SPF_CHUNK_ZERO) {
@@ -317,10 +318,10 @@ int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 		s->referenced = true;
 		spin_unlock(&cc->lock);
 		atomic64_inc(&cc->hits);
-		memcpy(out, s->buf, dev->chunk_size);
-		spin_lock(&cc->lock);
-		s->users--;
-		spin_unlock(&cc->lock);
+		ref.slot = s;
+		ref.data = s->buf;
+		memcpy(out, ref.data, dev->chunk_size);
+		spf_chunk_put(dev, &ref);
 		return 0;
 	}
 	/* Not there, or another worker is loading it: decode it here. */

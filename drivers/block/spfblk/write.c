@@ -63,6 +63,7 @@ static int spf_write_record(struct spf_device *dev, struct spf_ctx *ctx,
 			    u64 chunk)
 {
 	const struct spf_layer *l = spf_ovl_layer(dev);
+	const u8 *data = ctx->stored;
 	u8 nonce[SPF_GCM_NONCE_LEN];
 	u8 state = SPF_CHUNK_COMPRESSED;
 	u32 len;
@@ -77,14 +78,14 @@ static int spf_write_record(struct spf_device *dev, struct spf_ctx *ctx,
 	if (!len) {
 		state = SPF_CHUNK_RAW;
 		len = dev->chunk_size;
-		if (!l->tfm)
-			return spf_overlay_append(dev, ctx, chunk, state,
-						  ctx->rmw, len, NULL);
-		memcpy(ctx->stored, ctx->rmw, len);
+		data = ctx->rmw;
 	}
 	if (!l->tfm)
-		return spf_overlay_append(dev, ctx, chunk, state, ctx->stored,
-					  len, NULL);
+		return spf_overlay_append(dev, ctx, chunk, state, data, len,
+					  NULL);
+	/* Encrypted in place, in ctx->stored. */
+	if (data != ctx->stored)
+		memcpy(ctx->stored, data, len);
 
 	get_random_bytes(nonce, SPF_GCM_NONCE_LEN - 1);
 	nonce[SPF_GCM_NONCE_LEN - 1] = SPF_LOG_NONCE_MARK;
