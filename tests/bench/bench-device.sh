@@ -20,7 +20,11 @@
 #   BENCH_QUICK=1   small disks, short runs: for testing the harness
 #   BENCH_DEPTHS    chain depths of the sweep (default "1 16 256 1024")
 #   BENCH_MEM       guest memory in MiB (default 5120; 2048 quick)
-#   BENCH_PHASES    what the guest runs (default "systems sweep big writes")
+#   BENCH_PHASES    what the guest runs (default "systems chunks sweep big
+#                   writes")
+#   BENCH_CHUNK_SIZES   the chunk sizes of the chunks phase (default
+#                   "16K 4K"; the systems phase has the default, 64K)
+#   BENCH_CHUNK_CODECS  its codecs (default "none deflate zstd")
 #   BENCH_WRITE_CODECS  images the writes phase attaches writable (default
 #                   "zstd"; "zstd none" adds the uncompressed image)
 #   BENCH_STRICT=1  exit 1 when a target is missed
@@ -43,7 +47,9 @@ fi
 depths=${BENCH_DEPTHS:-1 16 256 1024}
 kernels=${BENCH_KERNELS-6.1 6.12}
 sweep_pct=1
-phases=${BENCH_PHASES:-systems sweep big writes}
+phases=${BENCH_PHASES:-systems chunks sweep big writes}
+csizes=${BENCH_CHUNK_SIZES:-16K 4K}
+ccodecs=${BENCH_CHUNK_CODECS:-none deflate zstd}
 wcodecs=${BENCH_WRITE_CODECS:-zstd}
 spfctl=$top/tools/spfctl/spfctl
 
@@ -74,6 +80,24 @@ fi
 for d in $depths; do
 	grep -q "^SUM $d " "$data/chain/sums" || { rm -f "$data/.done"; die "depth $d is not in $data/chain/sums; run again to rebuild"; }
 done
+
+# The chunks phase's images: the source disk written with each codec at
+# each chunk size, spf-CODEC-cSIZE.spf beside the others (built once; a
+# new one means a new pack).
+case " $phases " in
+*" chunks "*)
+	for cs in $csizes; do
+		for c in $ccodecs; do
+			f=$data/spf-$c-c$cs.spf
+			[ -f "$f" ] && continue
+			echo "bench: writing $(basename "$f")"
+			"$spfctl" create --compress "$c" --chunk-size "$cs" "$data/source.raw" "$f.tmp" >/dev/null ||
+				die "spfctl create --chunk-size $cs --compress $c failed"
+			mv "$f.tmp" "$f"
+			rm -f "$data/pack.idx"
+		done
+	done ;;
+esac
 
 # The images reach the guest as one read-only virtio-blk disk: pack.img
 # holds each file (and a tar of the chain) at a 1 MiB-aligned offset,
@@ -149,7 +173,8 @@ run_guest() {
 	rm -rf "$1"
 	mkdir -p "$1"
 	tests/vm/run-vm -q --kver "$kver" --smp 2 --mem "$3" --timeout 5400 "${vmdisk[@]}" \
-		--scratch "$1" -- "$here/guest-bench.sh" "$ko" "$data" "$runtime" "$depths" "$2" "$wcodecs" || {
+		--scratch "$1" -- "$here/guest-bench.sh" "$ko" "$data" "$runtime" "$depths" "$2" "$wcodecs" \
+		"$csizes" "$ccodecs" || {
 		echo "bench: the guest ($2) failed on $kver; the end of its log:" >&2
 		tail -n 30 "$1/guest.log" >&2
 		return 1
@@ -173,7 +198,10 @@ for s in $kernels; do
 		# CPUs).  BENCH_PHASES picks which of them run.
 		pa_ph='' pb_ph=''
 		for p in $phases; do
-			case $p in systems) pa_ph=systems ;; *) pb_ph="$pb_ph${pb_ph:+ }$p" ;; esac
+			case $p in
+			systems | chunks) pa_ph="$pa_ph${pa_ph:+ }$p" ;;
+			*) pb_ph="$pb_ph${pb_ph:+ }$p" ;;
+			esac
 		done
 		echo "bench: Linux $kver, two guests (${pa_ph:-none}: 3072 MiB; ${pb_ph:-none}: ${mem} MiB), ${runtime} s per fio run, load average $load"
 		pa=
@@ -198,6 +226,8 @@ for s in $kernels; do
 		echo "runtime $runtime"
 		echo "phases $phases"
 		echo "write_codecs $wcodecs"
+		echo "chunk_sizes $csizes"
+		echo "chunk_codecs $ccodecs"
 		echo "quick $quick"
 		echo "guest_mem_mb $gmem"
 		echo "parallel_guests ${BENCH_PARALLEL:-0}"

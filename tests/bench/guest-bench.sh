@@ -4,7 +4,7 @@
 # Guest side of tests/bench/bench-device.sh: runs inside the qemu guest
 # (tests/vm/run-vm).  Not meant to be run by hand.
 #
-# Usage: guest-bench.sh KO DATA RUNTIME DEPTHS [PHASES [WCODECS]]
+# Usage: guest-bench.sh KO DATA RUNTIME DEPTHS [PHASES [WCODECS [CSIZES CCODECS]]]
 #   KO       spfblk.ko to insmod
 #   DATA     the host folder with the images (build/bench/data-KEY)
 #   RUNTIME  seconds per fio run
@@ -12,6 +12,8 @@
 #   PHASES   which parts run (default "systems sweep big writes")
 #   WCODECS  the images the writes phase attaches writable (default "zstd":
 #            spf-zstd.spf; "zstd none" adds spf-none.spf)
+#   CSIZES, CCODECS  the chunks phase's chunk sizes (default "16K 4K") and
+#            codecs (default "none deflate zstd"): spf-CODEC-cSIZE.spf
 #
 # Writes to /scratch (the host's run folder):
 #   metrics.txt   "KEY VALUE" lines (attach times, memory, cache figures,
@@ -19,7 +21,8 @@
 #   fio/NAME.json one fio JSON report per run
 # Image files are copied onto a tmpfs in the guest, one system at a time.
 set -eu
-ko=$1 data=$2 runtime=$3 depths=$4 phases=${5:-systems sweep big writes} wcodecs=${6:-zstd}
+ko=$1 data=$2 runtime=$3 depths=$4 phases=${5:-systems chunks sweep big writes} wcodecs=${6:-zstd}
+csizes=${7:-16K 4K} ccodecs=${8:-none deflate zstd}
 spfctl=$(cd "$(dirname "$0")/../.." && pwd)/tools/spfctl/spfctl
 out=/scratch
 work=/mnt/bench
@@ -135,6 +138,15 @@ phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # --- 1. the systems, one at a time, on the same disk -------------------------------
 phase systems && systems="loop spf-none spf-none-nv spf-zstd nbd-zstd spf-deflate nbd-zlib spf-zstd-aes nbd-luks spf-lz4"
+# The chunks phase: the same workloads on images with smaller chunks
+# (spf-CODEC-cSIZE), compared in the report with the systems above.
+if phase chunks; then
+	for cs in $csizes; do
+		for c in $ccodecs; do
+			systems="${systems:-}${systems:+ }spf-$c-c$cs"
+		done
+	done
+fi
 for sys in ${systems:-}; do
 	log "$sys"
 	case $sys in
