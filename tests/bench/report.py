@@ -254,7 +254,7 @@ def main(argv):
            "mem_after_read_kib": mem.get(("big", "read")),
            "cache_bytes_attach": cbig.get("big-attach", {}).get("cache_bytes"),
            "cache_bytes_after_read": cbig.get("big-read", {}).get("cache_bytes"),
-           "read_s": float(misc.get("big_read_seconds", "nan")),
+           "read_s": num(misc, "big_read_seconds", float),
            "datacheck": check.get("big")}
 
     # 4. writes (issue 7): spfblk writable on a fresh overlay against
