@@ -131,13 +131,12 @@ def main(argv):
     phases = host.get("phases", "systems sweep big").split()
 
     # 1. systems
-    res = {}
-    for s in SYSTEMS:
-        r = {"label": LABEL[s]}
+    def row(s, r, expected):
+        """r, with system s's fio figures, attach time and memory."""
         for wl in ("seq", "rand", "lat"):
             f = fio(scratch, "%s-%s" % (s, wl))
             if f is None:
-                if "systems" in phases:
+                if expected:
                     missing.append("%s-%s" % (s, wl))
                 continue
             if wl == "seq":
@@ -150,6 +149,11 @@ def main(argv):
                 r["lat_p99_us"] = f.get("p99_us")
         r["attach_s"] = attach.get(s)
         r["mem_attach_kib"] = mem.get((s, "attach"))
+        return r
+
+    res = {}
+    for s in SYSTEMS:
+        r = row(s, {"label": LABEL[s]}, "systems" in phases)
         key = "size_" + ("spf-none" if s == "spf-none-nv" else s)
         if key in meta:
             r["image_mib"] = int(meta[key]) / 1048576
@@ -160,37 +164,20 @@ def main(argv):
     # compared with loop and with the codec's qemu-nbd peer of part 1.
     csizes = host.get("chunk_sizes", "").split() if "chunks" in phases else []
     ccodecs = host.get("chunk_codecs", "").split()
+    cpeer = {"deflate": "nbd-zlib", "zstd": "nbd-zstd"}
     chunks = []
     for cs in csizes:
         for c in ccodecs:
             s = "spf-%s-c%s" % (c, cs)
-            r = {"label": "spfblk %s, %s chunks" % (c, cs), "codec": c, "chunk_size": cs}
-            for wl in ("seq", "rand", "lat"):
-                f = fio(scratch, "%s-%s" % (s, wl))
-                if f is None:
-                    missing.append("%s-%s" % (s, wl))
-                    continue
-                if wl == "seq":
-                    r["seq_mibs"] = f["mibs"]
-                elif wl == "rand":
-                    r["rand_iops"] = f["iops"]
-                else:
-                    r["lat_iops"] = f["iops"]
-                    r["lat_p50_us"] = f.get("p50_us")
-                    r["lat_p99_us"] = f.get("p99_us")
-            r["attach_s"] = attach.get(s)
-            r["mem_attach_kib"] = mem.get((s, "attach"))
-            if "size_" + s in meta:
-                r["image_mib"] = int(meta["size_" + s]) / 1048576
-            elif os.path.exists(os.path.join(data, s + ".spf")):
-                r["image_mib"] = os.path.getsize(os.path.join(data, s + ".spf")) / 1048576
+            r = row(s, {"label": "spfblk %s, %s chunks" % (c, cs), "codec": c,
+                        "chunk_size": cs}, True)
+            img = os.path.join(data, s + ".spf")
+            if os.path.exists(img):
+                r["image_mib"] = os.path.getsize(img) / 1048576
             res[s] = r
             chunks.append(s)
-    CPEER = {"deflate": "nbd-zlib", "zstd": "nbd-zstd"}
-    for s in chunks:
-        PEER[s] = CPEER.get(res[s]["codec"])
-        if PEER[s] is None:
-            del PEER[s]
+            if c in cpeer:
+                PEER[s] = cpeer[c]
 
     figs = ("seq_mibs", "rand_iops", "lat_p50_us", "lat_p99_us")
     for s, r in res.items():
