@@ -185,11 +185,14 @@ static void attach_help(void)
 	       "  -L, --lazy           detach automatically on last close\n"
 	       "  -c, --cache SIZE     extent cache budget (e.g. 64M); default: the\n"
 	       "                       module's\n"
-	       "      --no-verify      do not check each chunk's crc32c when it is\n"
-	       "                       read: faster, but a raw chunk's bit rot then\n"
-	       "                       reaches the reader (encrypted chunks are still\n"
-	       "                       authenticated); for images `spfctl verify` has\n"
-	       "                       checked, on storage that is trusted\n"
+	       "      --verify MODE    when the driver checks a chunk's crc32c:\n"
+	       "                       once (the default): at its first read, and\n"
+	       "                       again only after its extent left the cache;\n"
+	       "                       always: at every read; never: not at all, so\n"
+	       "                       a raw chunk's bit rot reaches the reader, for\n"
+	       "                       images `spfctl verify` has checked (encrypted\n"
+	       "                       chunks are authenticated in every mode)\n"
+	       "      --no-verify      the same as --verify=never\n"
 	       "  -w, --writable       a writable device; needs --overlay\n"
 	       "  -o, --overlay FILE   the write-back overlay (a new file, or one\n"
 	       "                       left by an earlier writable attach of IMAGE)\n"
@@ -317,6 +320,10 @@ static void attach_error(const char *image, int err)
 enum key_via { KEY_VIA_AUTO, KEY_VIA_IOCTL, KEY_VIA_KEYRING };
 static enum key_via attach_key_via = KEY_VIA_AUTO;
 
+/* attach --verify: when the driver checks a chunk's crc32c. */
+enum verify_mode { VERIFY_AUTO, VERIFY_ALWAYS, VERIFY_ONCE, VERIFY_NEVER };
+static enum verify_mode attach_verify = VERIFY_AUTO;
+
 static u64 driver_features(int ctl)
 {
 	struct spf_features f;
@@ -409,10 +416,30 @@ static int do_attach(int ctl, struct spf_chain *c, struct overlay *ov,
 
 	if (via == KEY_VIA_AUTO)
 		via = can_keyring ? KEY_VIA_KEYRING : KEY_VIA_IOCTL;
+	switch (attach_verify) {
+	case VERIFY_AUTO:
+		/* once where the driver can, else at every read */
+		if (driver_features(ctl) & SPF_FEAT_VERIFY_ONCE)
+			flags |= SPF_ATTACH_F_VERIFY_ONCE;
+		break;
+	case VERIFY_ONCE:
+		if (!(driver_features(ctl) & SPF_FEAT_VERIFY_ONCE)) {
+			err_msg(CONTROL_PATH,
+				"the driver checks chunk checksums at every read (spfblk too old?); attach with --verify=always");
+			return 1;
+		}
+		flags |= SPF_ATTACH_F_VERIFY_ONCE;
+		break;
+	case VERIFY_NEVER:
+		flags |= SPF_ATTACH_F_NO_VERIFY;
+		break;
+	case VERIFY_ALWAYS:
+		break;
+	}
 	if ((flags & SPF_ATTACH_F_NO_VERIFY) &&
 	    !(driver_features(ctl) & SPF_FEAT_NO_VERIFY)) {
 		err_msg(CONTROL_PATH,
-			"the driver always checks chunk checksums (spfblk too old?); attach without --no-verify");
+			"the driver always checks chunk checksums (spfblk too old?); attach without --no-verify or --verify=never");
 		return 1;
 	}
 	if ((flags & SPF_ATTACH_F_LOG_COMPRESS) &&
@@ -673,6 +700,7 @@ int cmd_attach(int argc, char **argv)
 		{ "overlay",	 required_argument, NULL, 'o' },
 		{ "compress",	 required_argument, NULL, 'Z' },
 		{ "no-verify",	 no_argument,       NULL, 'N' },
+		{ "verify",	 required_argument, NULL, 'Y' },
 		{ "log-compress", no_argument,      NULL, 'G' },
 		{ "help",	 no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -700,7 +728,20 @@ int cmd_attach(int argc, char **argv)
 		case 'C': chain_args_add(&ca, optarg); break;
 		case 'P': flags |= SPF_ATTACH_F_NO_PARTSCAN; break;
 		case 'L': flags |= SPF_ATTACH_F_AUTOCLEAR; break;
-		case 'N': flags |= SPF_ATTACH_F_NO_VERIFY; break;
+		case 'N': attach_verify = VERIFY_NEVER; break;
+		case 'Y':
+			if (!strcmp(optarg, "always")) {
+				attach_verify = VERIFY_ALWAYS;
+			} else if (!strcmp(optarg, "once")) {
+				attach_verify = VERIFY_ONCE;
+			} else if (!strcmp(optarg, "never")) {
+				attach_verify = VERIFY_NEVER;
+			} else {
+				usage_error(&attach_desc, "invalid --verify '%s' (always, once or never)",
+					    optarg);
+				goto out;
+			}
+			break;
 		case 'G': flags |= SPF_ATTACH_F_LOG_COMPRESS; break;
 		case 'c':
 			if (parse_size(optarg, &cache)) {
@@ -991,9 +1032,10 @@ static void list_help(void)
 	printf("Usage: spfctl %s\n\n"
 	       "List the attached spf devices: DEVICE, IMAGE (the top image), DEPTH\n"
 	       "(images in the chain), SIZE, CODEC (of each image, base first),\n"
-	       "ENCRYPTED, VERIFY (0 if attached with --no-verify), CACHE (extent\n"
-	       "cache in use / budget), WRITABLE and OVERLAY (a writable device's\n"
-	       "write-back overlay, else -).\n\n"
+	       "ENCRYPTED, VERIFY (0 if attached with --verify=never), VERIFY-MODE\n"
+	       "(always, once or never), CACHE (extent cache in use / budget),\n"
+	       "WRITABLE and OVERLAY (a writable device's write-back overlay, else\n"
+	       "-).\n\n"
 	       "Options:\n"
 	       "  -J, --json        typed JSON output (cache as two numbers)\n"
 	       "  -b, --bytes       sizes in bytes\n"
@@ -1007,7 +1049,7 @@ struct list_opts {
 };
 
 enum { COL_DEVICE, COL_IMAGE, COL_DEPTH, COL_SIZE, COL_CODEC, COL_ENC,
-       COL_VERIFY, COL_CACHE, COL_CACHE_BYTES, COL_CACHE_BUDGET, COL_WRITABLE,
+       COL_VERIFY, COL_VERIFY_MODE, COL_CACHE, COL_CACHE_BYTES, COL_CACHE_BUDGET, COL_WRITABLE,
        COL_OVERLAY, NR_COLS };
 
 static const struct {
@@ -1026,6 +1068,7 @@ static const struct {
 			       SCOLS_JSON_BOOLEAN },
 	[COL_VERIFY]	   = { "VERIFY", 0.05, SCOLS_FL_RIGHT,
 			       SCOLS_JSON_BOOLEAN },
+	[COL_VERIFY_MODE]  = { "VERIFY-MODE", 0.05, 0, SCOLS_JSON_STRING },
 	[COL_CACHE]	   = { "CACHE", 0.15, SCOLS_FL_RIGHT, SCOLS_JSON_STRING },
 	[COL_CACHE_BYTES]  = { "CACHE-BYTES", 0.1, SCOLS_FL_RIGHT,
 			       SCOLS_JSON_NUMBER },
@@ -1111,6 +1154,11 @@ static char *cell(const struct list_opts *o, unsigned int idx, int col)
 		v = 1;
 		sysfs_u64(idx, "spf/verify", &v);
 		return xstrdup(v ? "1" : "0");
+	case COL_VERIFY_MODE:
+		v = 1;
+		sysfs_u64(idx, "spf/verify", &v);
+		sysfs_u64(idx, "spf/verify_once", &w);
+		return xstrdup(!v ? "never" : w ? "once" : "always");
 	case COL_CACHE:
 		sysfs_u64(idx, "spf/cache_bytes", &v);
 		sysfs_u64(idx, "spf/cache_budget", &w);

@@ -11,6 +11,12 @@
  * not verify, spf_chunk_read_direct() reads it straight into the
  * request's pages instead, with no buffer at all.
  *
+ * A device attached with SPF_ATTACH_F_VERIFY_ONCE checks a chunk's
+ * crc32c at its first read only: a check that passes marks the chunk's
+ * extent cache entry (spf_extent_verified()), and while that entry stays
+ * cached the chunk's later reads skip the check, so any part of a plain
+ * raw chunk is then read straight into the request.
+ *
  * The decoded-chunk cache holds nr slots, each one chunk.  A reader that
  * finds its chunk takes a reference and copies out with no lock held; a
  * reader that finds it being loaded by another worker waits for that load
@@ -100,6 +106,23 @@ static __printf(2, 3) int spf_load_fail(struct spf_ctx *ctx, const char *fmt,
 	return -EIO;
 }
 
+/*
+ * Must @ext's stored bytes be checked?  Not on a device that does not
+ * verify, nor when the extent passed a check before (verify-once), which
+ * checks_skipped counts.
+ */
+static bool spf_chunk_must_check(struct spf_device *dev,
+				 const struct spf_extent *ext)
+{
+	if (!dev->verify)
+		return false;
+	if (ext->verified) {
+		atomic64_inc(&dev->checks_skipped);
+		return false;
+	}
+	return true;
+}
+
 /* Read, check, decrypt and decompress @chunk's stored bytes into @out. */
 static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 			  u64 chunk, const struct spf_extent *ext, u8 *out)
@@ -123,7 +146,7 @@ static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 	if (ret)
 		return spf_load_fail(ctx, "read error %d at offset %llu", ret,
 				     ext->offset);
-	if (dev->verify && spf_crc32c(in, len) != ext->crc)
+	if (spf_chunk_must_check(dev, ext) && spf_crc32c(in, len) != ext->crc)
 		return spf_load_fail(ctx,
 				     "checksum mismatch (corrupt data at offset %llu)",
 				     ext->offset);
@@ -276,6 +299,8 @@ again:
 	atomic64_inc(&cc->misses);
 
 	ret = spf_chunk_load(dev, ctx, chunk, ext, s->buf);
+	if (!ret)
+		spf_extent_verified(dev, chunk, ext);
 	spin_lock(&cc->lock);
 	if (ret) {
 		s->state = SPF_SLOT_EMPTY;
@@ -306,6 +331,7 @@ int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 	struct spf_chunk_cache *cc = &dev->chunks;
 	struct spf_chunk_ref ref;
 	struct spf_slot *s;
+	int ret;
 
 	if (ext->state == SPF_CHUNK_ZERO) {
 		memset(out, 0, dev->chunk_size);
@@ -327,7 +353,10 @@ int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 	/* Not there, or another worker is loading it: decode it here. */
 	spin_unlock(&cc->lock);
 	atomic64_inc(&cc->misses);
-	return spf_chunk_load(dev, ctx, chunk, ext, out);
+	ret = spf_chunk_load(dev, ctx, chunk, ext, out);
+	if (!ret)
+		spf_extent_verified(dev, chunk, ext);
+	return ret;
 }
 
 void spf_chunk_put(struct spf_device *dev, struct spf_chunk_ref *ref)
@@ -354,18 +383,19 @@ bool spf_chunk_direct(const struct spf_device *dev,
 		      const struct spf_extent *ext, u32 len)
 {
 	return ext->state == SPF_CHUNK_RAW && !dev->layers[ext->layer].tfm &&
-	       (len == dev->chunk_size || !dev->verify);
+	       (len == dev->chunk_size || !dev->verify || ext->verified);
 }
 
 /*
- * Read @len bytes from offset @off of the plain raw chunk @ext into the
- * @nr pieces of @bv, then, if the device verifies, check the chunk's
- * crc32c there (spf_chunk_direct(): then the whole chunk).  On failure
- * ctx->msg says why and the pages hold garbage: the request fails.
+ * Read @len bytes from offset @off of the plain raw chunk @ext (of
+ * @chunk) into the @nr pieces of @bv, then, if it must be checked, check
+ * its crc32c there (spf_chunk_direct(): then the whole chunk).  On
+ * failure ctx->msg says why and the pages hold garbage: the request
+ * fails.
  */
 int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
-			  const struct spf_extent *ext, u32 off, u32 len,
-			  struct bio_vec *bv, unsigned int nr)
+			  u64 chunk, const struct spf_extent *ext, u32 off,
+			  u32 len, struct bio_vec *bv, unsigned int nr)
 {
 	const struct spf_layer *l = &dev->layers[ext->layer];
 	struct iov_iter iter;
@@ -377,14 +407,15 @@ int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
 	if (ext->length != dev->chunk_size)
 		return spf_load_fail(ctx, "raw chunk of %u bytes", ext->length);
 	if (WARN_ON_ONCE(off > dev->chunk_size || len > dev->chunk_size - off ||
-			 (dev->verify && len != dev->chunk_size)))
+			 (dev->verify && !ext->verified &&
+			  len != dev->chunk_size)))
 		return spf_load_fail(ctx, "bad direct read %u+%u", off, len);
 	iov_iter_bvec(&iter, ITER_DEST, bv, nr, len);
 	ret = spf_read_iter(l->file, &iter, ext->offset + off);
 	if (ret)
 		return spf_load_fail(ctx, "read error %d at offset %llu", ret,
 				     ext->offset + off);
-	if (!dev->verify)
+	if (!spf_chunk_must_check(dev, ext))
 		return 0;
 	for (i = 0; i < nr; i++) {
 		u8 *p = bvec_kmap_local(&bv[i]);
@@ -397,5 +428,6 @@ int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
 		return spf_load_fail(ctx,
 				     "checksum mismatch (corrupt data at offset %llu)",
 				     ext->offset);
+	spf_extent_verified(dev, chunk, ext);
 	return 0;
 }

@@ -222,6 +222,8 @@ static int spf_ioctl_attach(struct spf_attach __user *uarg)
 	    (a.overlay_fd && !(a.flags & SPF_ATTACH_F_WRITABLE)) ||
 	    (a.flags & SPF_ATTACH_F_LOG_COMPRESS &&
 	     !(a.flags & SPF_ATTACH_F_WRITABLE)) ||
+	    (a.flags & SPF_ATTACH_F_VERIFY_ONCE &&
+	     a.flags & SPF_ATTACH_F_NO_VERIFY) ||
 	    !spf_is_zero(a.reserved, sizeof(a.reserved)))
 		return -EINVAL;
 	if (!a.nr_layers || a.nr_layers > SPF_MAX_LAYERS || !a.fds)
@@ -329,7 +331,8 @@ static int spf_ioctl_get_features(struct spf_features __user *uarg)
 				  SPF_FEAT_LZ4 | SPF_FEAT_AES_GCM |
 				  SPF_FEAT_AUTOCLEAR | SPF_FEAT_SHRINKER |
 				  SPF_FEAT_KEYS | SPF_FEAT_WRITABLE |
-				  SPF_FEAT_NO_VERIFY | SPF_FEAT_LOG_COMPRESS,
+				  SPF_FEAT_NO_VERIFY | SPF_FEAT_LOG_COMPRESS |
+				  SPF_FEAT_VERIFY_ONCE,
 		.attach_flags	= SPF_ATTACH_F_OK,
 		.incompat	= SPF_INCOMPAT_SUPPORTED,
 		.max_layers	= SPF_MAX_LAYERS,

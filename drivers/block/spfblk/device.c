@@ -198,12 +198,14 @@ static struct spf_device *spf_dev_alloc(u32 flags)
 	dev->autoclear = flags & SPF_ATTACH_F_AUTOCLEAR;
 	dev->partscan = !(flags & SPF_ATTACH_F_NO_PARTSCAN);
 	dev->verify = !(flags & SPF_ATTACH_F_NO_VERIFY);
+	dev->verify_once = dev->verify && (flags & SPF_ATTACH_F_VERIFY_ONCE);
 	dev->log_compress = flags & SPF_ATTACH_F_LOG_COMPRESS;
 	INIT_WORK(&dev->clear_work, spf_clear_work);
 	spin_lock_init(&dev->ctx_lock);
 	INIT_LIST_HEAD(&dev->ctx_free);
 	init_waitqueue_head(&dev->ctx_wait);
 	atomic64_set(&dev->corrupt_chunks, 0);
+	atomic64_set(&dev->checks_skipped, 0);
 	return dev;
 }
 
@@ -358,6 +360,8 @@ int spf_dev_info(struct spf_info *info)
 		info->flags |= SPF_INFO_F_PARTSCAN;
 	if (!dev->verify)
 		info->flags |= SPF_INFO_F_NO_VERIFY;
+	if (dev->verify_once)
+		info->flags |= SPF_INFO_F_VERIFY_ONCE;
 	if (dev->log_compress)
 		info->flags |= SPF_INFO_F_LOG_COMPRESS;
 	if (dev->encrypted)

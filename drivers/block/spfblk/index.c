@@ -22,6 +22,7 @@ void spf_extent_from_entry(const struct spf_index_entry *e, u32 layer,
 	ext->crc = le32_to_cpu(e->crc);
 	ext->state = e->state;
 	ext->layer = layer;
+	ext->verified = false;
 }
 
 /*

@@ -198,7 +198,8 @@ static void spf_cursor_fill(struct spf_cursor *c, const u8 *data, u32 len)
  * Serve @len bytes of @chunk from offset @off in it: straight from the
  * backing file into the request's pages when the request covers a whole
  * plain raw chunk (or any part of one, on a device that does not verify
- * crc32c), else from its decoded copy.
+ * crc32c or whose check of the chunk passed before, see verify-once),
+ * else from its decoded copy.
  */
 static int spf_serve_chunk(struct spf_device *dev, struct spf_ctx *ctx,
 			   struct spf_cursor *c, u64 chunk, u32 off, u32 len)
@@ -214,8 +215,8 @@ static int spf_serve_chunk(struct spf_device *dev, struct spf_ctx *ctx,
 	if (spf_chunk_direct(dev, &ext, len)) {
 		nr = spf_cursor_take(c, ctx, len);
 		if (nr)
-			return spf_chunk_read_direct(dev, ctx, &ext, off, len,
-						     ctx->bvec, nr);
+			return spf_chunk_read_direct(dev, ctx, chunk, &ext,
+						     off, len, ctx->bvec, nr);
 	}
 	ret = spf_chunk_get(dev, ctx, chunk, &ext, &ref);
 	if (ret)

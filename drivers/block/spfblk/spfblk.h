@@ -96,7 +96,9 @@ struct spf_layer {
 /*
  * Where a chunk's data lies: what a chain walk found, and the value of an
  * extent cache entry.  state is an SPF_CHUNK_*; SPF_CHUNK_ZERO also
- * stands for "no layer has an entry".
+ * stands for "no layer has an entry".  verified is set only in the copy
+ * spf_extent_lookup() returns: the stored bytes passed their crc32c check
+ * since the extent was cached (see spf_extent_verified()).
  */
 struct spf_extent {
 	u64 offset;			/* stored data, bytes into the file */
@@ -104,6 +106,7 @@ struct spf_extent {
 	u32 crc;			/* crc32c of the stored bytes */
 	u32 layer;			/* index into spf_device.layers */
 	u8 state;			/* enum spf_chunk_state */
+	bool verified;			/* a lookup's copy: checked before */
 };
 
 /* An overlay map entry: the latest record of a chunk (overlay.c). */
@@ -271,6 +274,7 @@ struct spf_device {
 	bool armed;			/* ...once opened by a real user */
 	bool partscan;			/* set at attach, then read only */
 	bool verify;			/* same; check stored chunks' crc32c */
+	bool verify_once;		/* same; only until a check passed */
 	bool log_compress;		/* same; compress overlay records */
 	struct work_struct clear_work;	/* autoclear, on spf_ctl_wq */
 
@@ -298,6 +302,7 @@ struct spf_device {
 	struct spf_cache cache;
 	struct spf_chunk_cache chunks;
 	atomic64_t corrupt_chunks;
+	atomic64_t checks_skipped;	/* verify_once: reads not checked */
 
 	struct spf_overlay *ovl;	/* NULL: read only */
 };
@@ -376,6 +381,8 @@ void spf_cache_free(struct spf_device *dev);
 u64 spf_cache_bytes(struct spf_cache *c);
 int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 		      u64 chunk, struct spf_extent *ext);
+void spf_extent_verified(struct spf_device *dev, u64 chunk,
+			 const struct spf_extent *ext);
 
 /* index.c */
 int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 layer,
@@ -395,8 +402,8 @@ int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 bool spf_chunk_direct(const struct spf_device *dev,
 		      const struct spf_extent *ext, u32 len);
 int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
-			  const struct spf_extent *ext, u32 off, u32 len,
-			  struct bio_vec *bv, unsigned int nr);
+			  u64 chunk, const struct spf_extent *ext, u32 off,
+			  u32 len, struct bio_vec *bv, unsigned int nr);
 
 /* read.c */
 int spf_read_at(struct file *file, void *buf, size_t len, u64 pos);

@@ -24,12 +24,14 @@
 #define SPF_ATTACH_F_WRITABLE		_BITUL(3)	/* @overlay_fd: writes */
 #define SPF_ATTACH_F_NO_VERIFY		_BITUL(4)	/* no data crc32c check */
 #define SPF_ATTACH_F_LOG_COMPRESS	_BITUL(5)	/* compress as written */
+#define SPF_ATTACH_F_VERIFY_ONCE	_BITUL(6)	/* check a cached chunk once */
 #define SPF_ATTACH_F_ALL		(SPF_ATTACH_F_NO_PARTSCAN | \
 					 SPF_ATTACH_F_AUTOCLEAR | \
 					 SPF_ATTACH_F_KEYRING | \
 					 SPF_ATTACH_F_WRITABLE | \
 					 SPF_ATTACH_F_NO_VERIFY | \
-					 SPF_ATTACH_F_LOG_COMPRESS)
+					 SPF_ATTACH_F_LOG_COMPRESS | \
+					 SPF_ATTACH_F_VERIFY_ONCE)
 
 /* Detach flags (spf_detach.flags). */
 #define SPF_DETACH_F_LAZY		_BITUL(0)	/* detach on last close */
@@ -42,6 +44,7 @@
 #define SPF_INFO_F_WRITABLE		_BITUL(3)	/* has an overlay */
 #define SPF_INFO_F_NO_VERIFY		_BITUL(4)	/* SPF_ATTACH_F_NO_VERIFY */
 #define SPF_INFO_F_LOG_COMPRESS		_BITUL(5)	/* ..._F_LOG_COMPRESS */
+#define SPF_INFO_F_VERIFY_ONCE		_BITUL(6)	/* ..._F_VERIFY_ONCE */
 
 /* Features the driver has (spf_features.features). */
 #define SPF_FEAT_DEFLATE		_BITULL(0)
@@ -54,6 +57,7 @@
 #define SPF_FEAT_WRITABLE		_BITULL(7)	/* SPF_ATTACH_F_WRITABLE */
 #define SPF_FEAT_NO_VERIFY		_BITULL(8)	/* SPF_ATTACH_F_NO_VERIFY */
 #define SPF_FEAT_LOG_COMPRESS		_BITULL(9)	/* ..._F_LOG_COMPRESS */
+#define SPF_FEAT_VERIFY_ONCE		_BITULL(10)	/* ..._F_VERIFY_ONCE */
 
 #define SPF_KEY_SIZE			32	/* AES-256 data key */
 
@@ -86,7 +90,9 @@ struct spf_layer_keydesc {
  *		With SPF_ATTACH_F_WRITABLE the array has nr_layers + 1
  *		elements, the last one the overlay's key.
  * @nr_layers:	1 .. SPF_MAX_DEPTH + 1.
- * @flags:	SPF_ATTACH_F_*.
+ * @flags:	SPF_ATTACH_F_*.  SPF_ATTACH_F_VERIFY_ONCE: check a stored
+ *		chunk's crc32c at its first read only, as long as its extent
+ *		stays in the extent cache; not with SPF_ATTACH_F_NO_VERIFY.
  * @cache_bytes: extent cache budget in bytes; 0 for the module default.
  * @index:	out: N of /dev/spfN.
  * @overlay_fd:	with SPF_ATTACH_F_WRITABLE, the write-back overlay (see

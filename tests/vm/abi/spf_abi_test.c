@@ -203,7 +203,8 @@ TEST_F(ctl, features)
 	const __u64 want = SPF_FEAT_DEFLATE | SPF_FEAT_ZSTD | SPF_FEAT_LZ4 |
 			   SPF_FEAT_AES_GCM | SPF_FEAT_AUTOCLEAR |
 			   SPF_FEAT_KEYRING | SPF_FEAT_WRITABLE |
-			   SPF_FEAT_NO_VERIFY | SPF_FEAT_LOG_COMPRESS;
+			   SPF_FEAT_NO_VERIFY | SPF_FEAT_LOG_COMPRESS |
+			   SPF_FEAT_VERIFY_ONCE;
 	unsigned int i;
 
 	memset(&f, 0xa5, sizeof(f));
@@ -233,11 +234,13 @@ static void good_attach(struct spf_attach *a, __s32 *fd, const char *path)
 	a->nr_layers = 1;
 }
 
-/* Unknown flags, and WRITABLE or LOG_COMPRESS with no overlay. */
+/* Unknown flags, WRITABLE or LOG_COMPRESS with no overlay, and
+ * VERIFY_ONCE with NO_VERIFY. */
 TEST_F(ctl, attach_unknown_flags)
 {
 	__u32 bad[] = { SPF_ATTACH_F_WRITABLE, SPF_ATTACH_F_LOG_COMPRESS,
 			SPF_ATTACH_F_LOG_COMPRESS | SPF_ATTACH_F_NO_VERIFY,
+			SPF_ATTACH_F_VERIFY_ONCE | SPF_ATTACH_F_NO_VERIFY,
 			1U << 16, 1U << 31, ~0U };
 	struct spf_attach a;
 	unsigned int i;
@@ -502,6 +505,8 @@ TEST_F(ctl, attach_get_info_detach)
 	EXPECT_EQ(0, memcmp(info.top_uuid, hb.uuid, 16)) TH_LOG("top_uuid is not b.spi's uuid");
 	EXPECT_NE(0U, info.flags & SPF_INFO_F_PARTSCAN);
 	EXPECT_EQ(0U, info.flags & (SPF_INFO_F_ENCRYPTED | SPF_INFO_F_AUTOCLEAR));
+	/* No flag: every read is checked. */
+	EXPECT_EQ(0U, info.flags & (SPF_INFO_F_NO_VERIFY | SPF_INFO_F_VERIFY_ONCE));
 	EXPECT_LT(0ULL, info.cache_budget);
 	EXPECT_EQ(0ULL, info.corrupt_chunks);
 	EXPECT_EQ(0ULL, info.reserved[0] | info.reserved[1]);
@@ -531,6 +536,20 @@ TEST_F(ctl, attach_get_info_detach)
 	EXPECT_EQ(ENXIO, get_info(self->fd, idx, &info));
 	EXPECT_NE(0, access(dev, F_OK)) TH_LOG("%s still exists", dev);
 	EXPECT_EQ(ENXIO, detach(self->fd, idx, 0)) TH_LOG("second detach");
+}
+
+TEST_F(ctl, attach_verify_once)
+{
+	const char *paths[1] = { self->a };
+	struct spf_info info;
+	__u32 idx;
+
+	ASSERT_EQ(0, attach_paths(self->fd, paths, 1, NULL,
+				  SPF_ATTACH_F_VERIFY_ONCE, &idx));
+	EXPECT_EQ(0, get_info(self->fd, idx, &info));
+	EXPECT_EQ((__u32)SPF_INFO_F_VERIFY_ONCE,
+		  info.flags & (SPF_INFO_F_NO_VERIFY | SPF_INFO_F_VERIFY_ONCE));
+	EXPECT_EQ(0, detach(self->fd, idx, 0));
 }
 
 TEST_F(ctl, attach_no_partscan)

@@ -11,7 +11,12 @@
 #     chunks an upper layer holds, which still read from that layer;
 #   - --no-verify: any part of a plain raw chunk (of the chain or of a
 #     writable device's overlay) is read straight in, and a corrupt chunk
-#     reads as stored, with nothing logged.
+#     reads as stored, with nothing logged;
+#   - --verify=once (the default): a chunk whose check passed is not
+#     checked again while its extent stays cached, so any part of a raw
+#     one is then read straight in; a failed check is never remembered; an
+#     extent dropped from the cache is checked again; --verify=always
+#     checks every read.
 . "$(dirname "$0")/../../lib.sh"
 
 # rd DEV BS SKIP COUNT OUT: O_DIRECT read of COUNT blocks of BS.
@@ -35,7 +40,7 @@ delta() {
 rand_bytes paths-raw $((4 << 20)) > "$T/raw.src"
 "$SPFCTL" create -c none -s 64K "$T/raw.src" "$T/raw.spf" 2>"$T/err" ||
 	{ fail paths-raw-create "$(head -n 2 "$T/err")"; finish; }
-if vm_attach paths-raw-attach "$T/raw.spf"; then
+if vm_attach paths-raw-attach --verify=always "$T/raw.spf"; then
 	S=/sys/block/${DEV#/dev/}/spf
 	m=$(sysval "$S/chunk_cache_misses")
 	rd "$DEV" 1M 0 4 "$T/out"
@@ -86,7 +91,9 @@ rand_bytes paths-z3 65536 | dd of="$T/z.src" bs=64k seek=3 conv=notrunc status=n
 rand_bytes paths-z7 65536 | dd of="$T/z.src" bs=64k seek=7 conv=notrunc status=none
 "$SPFCTL" create -c zstd -s 64K "$T/z.src" "$T/z.spf" 2>"$T/err" ||
 	{ fail paths-zstd-create "$(head -n 2 "$T/err")"; finish; }
-if vm_attach paths-zstd-attach "$T/z.spf"; then
+# --verify=always: chunks 3 and 7 are raw, which verify-once would read
+# straight in once checked.
+if vm_attach paths-zstd-attach --verify=always "$T/z.spf"; then
 	S=/sys/block/${DEV#/dev/}/spf
 	m=$(sysval "$S/chunk_cache_misses")
 	h=$(sysval "$S/chunk_cache_hits")
@@ -139,7 +146,7 @@ if vm_attach paths-nv-attach --no-verify "$T/raw.spf"; then
 		fail paths-nv-list-json "$(head -c 300 "$T/list.json")"
 	fi
 	"$SPFCTL" list --bytes > "$T/list.txt" 2>&1
-	if head -n 1 "$T/list.txt" | grep -Eq ' ENCRYPTED +VERIFY +CACHE ' &&
+	if head -n 1 "$T/list.txt" | grep -Eq ' ENCRYPTED +VERIFY +VERIFY-MODE +CACHE ' &&
 	   awk -v d="$DEV" '$1 == d { print $7 }' "$T/list.txt" | grep -qx 0; then
 		pass paths-nv-list
 	else
@@ -178,6 +185,137 @@ if wattach paths-nv-writable "$T/nv.spi" "$T/raw.spf" --no-verify; then
 	reads_as paths-nv-overlay-device "$DEV" "$T/model"
 	"$SPFCTL" detach --discard "$DEV" >/dev/null 2>&1 && pass paths-nv-writable-discard ||
 		fail paths-nv-writable-discard "spfctl detach --discard failed"
+fi
+
+# ---- --verify=once (the default) and --verify=always ----------------------------------
+# Chunk N of raw.spf is 64 KiB at 4 KiB block 16N: block 33 is in chunk 2,
+# block 50 in chunk 3.
+if vm_attach paths-always-attach --verify=always "$T/raw.spf"; then
+	S=/sys/block/${DEV#/dev/}/spf
+	[ "$(sysval "$S/verify")/$(sysval "$S/verify_once")" = 1/0 ] && pass paths-always-sysfs ||
+		fail paths-always-sysfs "verify/verify_once are $(sysval "$S/verify")/$(sysval "$S/verify_once"), expected 1/0"
+	rd "$DEV" 64k 3 1 "$T/out"
+	m=$(sysval "$S/chunk_cache_misses")
+	k=$(sysval "$S/checks_skipped")
+	rd "$DEV" 4k 50 1 "$T/out"
+	dd if="$T/raw.src" of="$T/want" bs=4k skip=50 count=1 status=none
+	same paths-always-partial-data "$T/want" "$T/out"
+	delta paths-always-partial-decoded "$S/chunk_cache_misses" "$m" 1
+	rd "$DEV" 64k 3 1 "$T/out"
+	delta paths-always-never-skips "$S/checks_skipped" "$k" 0
+	vm_detach paths-always-detach "$DEV" && pass paths-always-detach
+fi
+if vm_attach paths-once-attach "$T/raw.spf"; then
+	S=/sys/block/${DEV#/dev/}/spf
+	[ "$(sysval "$S/verify")/$(sysval "$S/verify_once")" = 1/1 ] && pass paths-once-default-sysfs ||
+		fail paths-once-default-sysfs "verify/verify_once are $(sysval "$S/verify")/$(sysval "$S/verify_once"), expected 1/1"
+	# Chunk 2, never read: a partial read decodes and checks it.
+	m=$(sysval "$S/chunk_cache_misses")
+	k=$(sysval "$S/checks_skipped")
+	rd "$DEV" 4k 33 1 "$T/out"
+	dd if="$T/raw.src" of="$T/want" bs=4k skip=33 count=1 status=none
+	same paths-once-first-read-data "$T/want" "$T/out"
+	delta paths-once-first-read-decoded "$S/chunk_cache_misses" "$m" 1
+	delta paths-once-first-read-checked "$S/checks_skipped" "$k" 0
+	# Chunk 3, checked as it is read whole into the request; then 4 KiB
+	# of it, and all of it again, are read straight in, unchecked.
+	rd "$DEV" 64k 3 1 "$T/out"
+	dd if="$T/raw.src" of="$T/want" bs=64k skip=3 count=1 status=none
+	same paths-once-whole-chunk-data "$T/want" "$T/out"
+	m=$(sysval "$S/chunk_cache_misses")
+	k=$(sysval "$S/checks_skipped")
+	rd "$DEV" 4k 50 1 "$T/out"
+	dd if="$T/raw.src" of="$T/want" bs=4k skip=50 count=1 status=none
+	same paths-once-checked-partial-data "$T/want" "$T/out"
+	delta paths-once-checked-partial-direct "$S/chunk_cache_misses" "$m" 0
+	delta paths-once-checked-partial-skipped "$S/checks_skipped" "$k" 1
+	rd "$DEV" 64k 3 1 "$T/out"
+	dd if="$T/raw.src" of="$T/want" bs=64k skip=3 count=1 status=none
+	same paths-once-checked-whole-data "$T/want" "$T/out"
+	delta paths-once-checked-whole-skipped "$S/checks_skipped" "$k" 2
+	# Chunk 2 was checked by its decode: 4 KiB elsewhere in it now
+	# comes straight in too.
+	m=$(sysval "$S/chunk_cache_misses")
+	rd "$DEV" 4k 40 1 "$T/out"
+	dd if="$T/raw.src" of="$T/want" bs=4k skip=40 count=1 status=none
+	same paths-once-decoded-then-direct-data "$T/want" "$T/out"
+	delta paths-once-decoded-then-direct "$S/chunk_cache_misses" "$m" 0
+	reads_as paths-once-whole-device "$DEV" "$T/raw.src"
+	# Dropping the extent cache (its shrinker) drops what was checked:
+	# chunk 3 is decoded and checked again.
+	sync; echo 2 > /proc/sys/vm/drop_caches
+	if [ "$(sysval "$S/cache_bytes")" = 0 ]; then
+		m=$(sysval "$S/chunk_cache_misses")
+		k=$(sysval "$S/checks_skipped")
+		rd "$DEV" 4k 51 1 "$T/out"
+		dd if="$T/raw.src" of="$T/want" bs=4k skip=51 count=1 status=none
+		same paths-once-evicted-data "$T/want" "$T/out"
+		delta paths-once-evicted-decoded "$S/chunk_cache_misses" "$m" 1
+		delta paths-once-evicted-checked "$S/checks_skipped" "$k" 0
+	else
+		fail paths-once-evicted-data "drop_caches left cache_bytes at $(sysval "$S/cache_bytes")"
+	fi
+	"$SPFCTL" list --json > "$T/list.json" 2>&1
+	"$SPFCTL" list --bytes > "$T/list.txt" 2>&1
+	if python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["spfdevices"]; sys.exit(0 if [(x["verify"], x["verify-mode"]) for x in d if x["device"] == sys.argv[2]] == [(True, "once")] else 1)' "$T/list.json" "$DEV" &&
+	   head -n 1 "$T/list.txt" | grep -Eq ' VERIFY +VERIFY-MODE +CACHE ' &&
+	   awk -v d="$DEV" '$1 == d { print $8 }' "$T/list.txt" | grep -qx once; then
+		pass paths-once-list
+	else
+		fail paths-once-list "$(tr -d '\n\t' < "$T/list.json" | head -c 400) $(head -n 3 "$T/list.txt" | tr '\n' '|')"
+	fi
+	vm_detach paths-once-detach "$DEV" && pass paths-once-detach
+fi
+# A failed check is not remembered: chunk 10 of bad.spf fails every time,
+# whole or in part, and its neighbours read right.
+if vm_attach paths-once-bad-attach --verify=once "$T/bad.spf"; then
+	S=/sys/block/${DEV#/dev/}/spf
+	k=$(sysval "$S/checks_skipped")
+	n=0
+	for i in 1 2 3; do
+		rd "$DEV" 64k 10 1 "$T/out" 2>/dev/null || n=$((n + 1))
+		rd "$DEV" 4k $((160 + i)) 1 "$T/out" 2>/dev/null || n=$((n + 1))
+	done
+	[ "$n" = 6 ] && pass paths-once-corrupt-always-eio ||
+		fail paths-once-corrupt-always-eio "$((6 - n)) of 6 reads of the corrupt chunk succeeded"
+	delta paths-once-corrupt-never-skipped "$S/checks_skipped" "$k" 0
+	rd "$DEV" 64k 11 5 "$T/out" && dd if="$T/raw.src" of="$T/want" bs=64k skip=11 count=5 status=none
+	same paths-once-corrupt-neighbours "$T/want" "$T/out"
+	vm_detach paths-once-bad-detach "$DEV" && pass paths-once-bad-detach
+fi
+# A zstd chunk decoded once is not checked again when it is decoded
+# again: 40 other chunks' decodes push it out of the 16-slot cache.
+# base64 text: each 64 KiB chunk compresses, so each is decoded.
+rand_bytes paths-zb $((3 << 20)) | base64 -w 0 | head -c $((3 << 20)) > "$T/zb.src"
+"$SPFCTL" create -c zstd -s 64K "$T/zb.src" "$T/zb.spf" 2>"$T/err" ||
+	fail paths-once-zstd-create "$(head -n 2 "$T/err")"
+if [ -s "$T/zb.spf" ] && vm_attach paths-once-zstd-attach "$T/zb.spf"; then
+	S=/sys/block/${DEV#/dev/}/spf
+	rd "$DEV" 4k 0 1 "$T/out"
+	for i in $(seq 1 40); do rd "$DEV" 4k $((i * 16)) 1 "$T/out"; done
+	m=$(sysval "$S/chunk_cache_misses")
+	k=$(sysval "$S/checks_skipped")
+	rd "$DEV" 4k 5 1 "$T/out"
+	dd if="$T/zb.src" of="$T/want" bs=4k skip=5 count=1 status=none
+	same paths-once-zstd-again-data "$T/want" "$T/out"
+	delta paths-once-zstd-again-decoded "$S/chunk_cache_misses" "$m" 1
+	delta paths-once-zstd-again-skipped "$S/checks_skipped" "$k" 1
+	reads_as paths-once-zstd-whole-device "$DEV" "$T/zb.src"
+	vm_detach paths-once-zstd-detach "$DEV" && pass paths-once-zstd-detach
+fi
+# Bad modes, and --verify=once with a --no-verify: the last one counts.
+"$SPFCTL" attach --verify=sometimes "$T/raw.spf" >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" = 2 ] && grep -q "invalid --verify 'sometimes' (always, once or never)" "$T/err"; then
+	pass paths-verify-bad-mode
+else
+	fail paths-verify-bad-mode "exit $rc: $(head -n 2 "$T/err")"
+fi
+if vm_attach paths-verify-last-attach --verify=once --no-verify "$T/raw.spf"; then
+	S=/sys/block/${DEV#/dev/}/spf
+	[ "$(sysval "$S/verify")/$(sysval "$S/verify_once")" = 0/0 ] && pass paths-verify-last-wins ||
+		fail paths-verify-last-wins "verify/verify_once are $(sysval "$S/verify")/$(sysval "$S/verify_once"), expected 0/0"
+	vm_detach paths-verify-last-detach "$DEV" && pass paths-verify-last-detach
 fi
 
 # ---- leaf fill -----------------------------------------------------------------------------
