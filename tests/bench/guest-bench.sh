@@ -137,7 +137,7 @@ wait_size() {
 phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # --- 1. the systems, one at a time, on the same disk -------------------------------
-phase systems && systems="loop spf-none spf-none-nv spf-zstd nbd-zstd spf-deflate nbd-zlib spf-zstd-aes nbd-luks spf-lz4"
+phase systems && systems="loop spf-none spf-none-va spf-none-nv spf-zstd nbd-zstd spf-deflate nbd-zlib spf-zstd-aes nbd-luks spf-lz4"
 # The chunks phase: the same workloads on images with smaller chunks
 # (spf-CODEC-cSIZE), compared in the report with the systems above.
 if phase chunks; then
@@ -151,7 +151,7 @@ for sys in ${systems:-}; do
 	log "$sys"
 	case $sys in
 	loop) f=source.raw ;;
-	spf-none-nv) f=spf-none.spf ;;
+	spf-none-nv | spf-none-va) f=spf-none.spf ;;
 	spf-*) f=$sys.spf ;;
 	nbd-*) f=$sys.qcow2 ;;
 	esac
@@ -165,6 +165,7 @@ for sys in ${systems:-}; do
 	loop) dev=$(losetup -f --show -r "$work/$f") ;;
 	spf-zstd-aes) dev=$("$spfctl" attach -P -k "$data/key" "$work/$f") ;;
 	spf-none-nv) dev=$("$spfctl" attach -P --no-verify "$work/$f") ;;
+	spf-none-va) dev=$("$spfctl" attach -P --verify=always "$work/$f") ;;
 	spf-*) dev=$("$spfctl" attach -P "$work/$f") ;;
 	nbd-luks)
 		qemu-nbd -r -c /dev/nbd0 --object secret,id=sec0,file="$data/key" \

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-SYSTEMS = ["loop", "spf-none", "spf-none-nv", "spf-deflate", "spf-zstd", "spf-lz4",
+SYSTEMS = ["loop", "spf-none", "spf-none-va", "spf-none-nv", "spf-deflate", "spf-zstd", "spf-lz4",
            "spf-zstd-aes", "nbd-zlib", "nbd-zstd", "nbd-luks"]
 # spfblk codec -> the qemu-nbd (qcow2) system it is compared with
 PEER = {"spf-deflate": "nbd-zlib", "spf-zstd": "nbd-zstd",
@@ -24,6 +24,7 @@ PEER = {"spf-deflate": "nbd-zlib", "spf-zstd": "nbd-zstd",
 LABEL = {
     "loop": "loop (raw file)",
     "spf-none": "spfblk none",
+    "spf-none-va": "spfblk none, attach --verify=always",
     "spf-none-nv": "spfblk none, attach --no-verify",
     "spf-deflate": "spfblk deflate",
     "spf-zstd": "spfblk zstd",
@@ -154,7 +155,7 @@ def main(argv):
     res = {}
     for s in SYSTEMS:
         r = row(s, {"label": LABEL[s]}, "systems" in phases)
-        key = "size_" + ("spf-none" if s == "spf-none-nv" else s)
+        key = "size_" + ("spf-none" if s in ("spf-none-nv", "spf-none-va") else s)
         if key in meta:
             r["image_mib"] = int(meta[key]) / 1048576
         elif s == "loop":
@@ -291,6 +292,10 @@ def main(argv):
 
     ge("spfblk none seq vs loop", res["spf-none"]["vs_loop"]["seq_mibs"], 0.9)
     ge("spfblk none 4K random IOPS vs loop", res["spf-none"]["vs_loop"]["rand_iops"], 0.9)
+    va = "not the default: each read's chunk crc32c is checked"
+    ge("spfblk none --verify=always seq vs loop", res["spf-none-va"]["vs_loop"]["seq_mibs"], 0.9, va)
+    ge("spfblk none --verify=always 4K random IOPS vs loop",
+       res["spf-none-va"]["vs_loop"]["rand_iops"], 0.9, va)
     nv = "not the default: each chunk's crc32c is not checked"
     ge("spfblk none --no-verify seq vs loop", res["spf-none-nv"]["vs_loop"]["seq_mibs"], 0.9, nv)
     ge("spfblk none --no-verify 4K random IOPS vs loop",
