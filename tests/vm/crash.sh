@@ -66,8 +66,12 @@ for series in "$@"; do
 		{ fail "$series/crash-build" "cannot copy the module or spfctl"; continue; }
 	rm -rf "$dir/scratch" "$dir"/vd?.img "$dir"/boot?.*
 	mkdir -p "$dir/scratch"
-	truncate -s 256M "$dir/vda.img"
-	truncate -s 128M "$dir/vdb.img"
+	# Sparse, so the size costs nothing until written.  Each disk holds
+	# an overlay that grows at the writers' speed until the crash (117
+	# MB on vdb in one 6.12 run) and, at detach, the sealed image beside
+	# it: 128 MiB once ran out of space there.
+	truncate -s 512M "$dir/vda.img"
+	truncate -s 512M "$dir/vdb.img"
 	# cache=writeback: what the guest wrote to the disk survives qemu's
 	# exit (the host's page cache); what the guest kept in its own page
 	# cache does not.
