@@ -146,10 +146,13 @@ static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 	if (ret)
 		return spf_load_fail(ctx, "read error %d at offset %llu", ret,
 				     ext->offset);
-	if (spf_chunk_must_check(dev, ext) && spf_crc32c(in, len) != ext->crc)
-		return spf_load_fail(ctx,
-				     "checksum mismatch (corrupt data at offset %llu)",
-				     ext->offset);
+	if (spf_chunk_must_check(dev, ext)) {
+		if (spf_crc32c(in, len) != ext->crc)
+			return spf_load_fail(ctx,
+					     "checksum mismatch (corrupt data at offset %llu)",
+					     ext->offset);
+		spf_extent_verified(dev, chunk, ext);
+	}
 	if (in == out)
 		return 0;
 	if (l->tfm && ext->layer == dev->nr_layers) {
@@ -299,8 +302,6 @@ again:
 	atomic64_inc(&cc->misses);
 
 	ret = spf_chunk_load(dev, ctx, chunk, ext, s->buf);
-	if (!ret)
-		spf_extent_verified(dev, chunk, ext);
 	spin_lock(&cc->lock);
 	if (ret) {
 		s->state = SPF_SLOT_EMPTY;
@@ -331,7 +332,6 @@ int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 	struct spf_chunk_cache *cc = &dev->chunks;
 	struct spf_chunk_ref ref;
 	struct spf_slot *s;
-	int ret;
 
 	if (ext->state == SPF_CHUNK_ZERO) {
 		memset(out, 0, dev->chunk_size);
@@ -353,10 +353,7 @@ int spf_chunk_copy(struct spf_device *dev, struct spf_ctx *ctx, u64 chunk,
 	/* Not there, or another worker is loading it: decode it here. */
 	spin_unlock(&cc->lock);
 	atomic64_inc(&cc->misses);
-	ret = spf_chunk_load(dev, ctx, chunk, ext, out);
-	if (!ret)
-		spf_extent_verified(dev, chunk, ext);
-	return ret;
+	return spf_chunk_load(dev, ctx, chunk, ext, out);
 }
 
 void spf_chunk_put(struct spf_device *dev, struct spf_chunk_ref *ref)

@@ -122,7 +122,6 @@ static void spf_cache_add(struct spf_cache *c, u64 chunk,
 		return;
 	e->index = chunk;
 	e->ext = *ext;
-	e->ext.verified = false;
 	e->referenced = false;
 	e->verified = false;
 
@@ -269,10 +268,8 @@ int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 	int ret;
 
 	/* A chunk written since attach: its latest record, never cached. */
-	if (dev->ovl && spf_overlay_lookup(dev, chunk, ext)) {
-		ext->verified = false;
+	if (dev->ovl && spf_overlay_lookup(dev, chunk, ext))
 		return 0;
-	}
 	if (spf_cache_get(&dev->cache, chunk, ext))
 		return 0;
 	ret = spf_chain_resolve(dev, ctx, chunk, ext);
@@ -298,7 +295,7 @@ void spf_extent_verified(struct spf_device *dev, u64 chunk,
 {
 	struct spf_cache_entry *e;
 
-	if (!dev->verify_once || ext->verified || chunk > ULONG_MAX)
+	if (!dev->verify_once || chunk > ULONG_MAX)
 		return;
 	rcu_read_lock();
 	e = xa_load(&dev->cache.xa, chunk);

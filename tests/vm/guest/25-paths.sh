@@ -25,6 +25,19 @@ rd() { dd if="$1" of="$5" bs="$2" skip="$3" count="$4" iflag=direct status=none;
 same() {
 	if cmp -s "$2" "$3"; then pass "$1"; else fail "$1" "$(cmp "$2" "$3" 2>&1 | head -n 1)"; fi
 }
+# rd_same NAME SRC BS SKIP COUNT: PASS if an O_DIRECT read of COUNT blocks
+# of BS at block SKIP of the device reads as the same blocks of file SRC.
+rd_same() {
+	rd "$DEV" "$3" "$4" "$5" "$T/out"
+	dd if="$2" of="$T/want" bs="$3" skip="$4" count="$5" status=none
+	same "$1" "$T/want" "$T/out"
+}
+# modes NAME WANT: PASS if the device's sysfs verify/verify_once are WANT.
+modes() {
+	local got
+	got=$(sysval "$S/verify")/$(sysval "$S/verify_once")
+	[ "$got" = "$2" ] && pass "$1" || fail "$1" "verify/verify_once are $got, expected $2"
+}
 # delta NAME FILE BEFORE WANT: PASS if sysfs FILE moved by WANT.
 delta() {
 	local now
@@ -47,9 +60,7 @@ if vm_attach paths-raw-attach --verify=always "$T/raw.spf"; then
 	same paths-direct-whole-chunks "$T/raw.src" "$T/out"
 	delta paths-direct-no-decode "$S/chunk_cache_misses" "$m" 0
 	m=$(sysval "$S/chunk_cache_misses")
-	rd "$DEV" 4k 21 1 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=4k skip=21 count=1 status=none
-	same paths-raw-partial-read "$T/want" "$T/out"
+	rd_same paths-raw-partial-read "$T/raw.src" 4k 21 1
 	delta paths-raw-partial-decodes-once "$S/chunk_cache_misses" "$m" 1
 	vm_detach paths-raw-detach "$DEV" && pass paths-raw-detach
 fi
@@ -97,9 +108,7 @@ if vm_attach paths-zstd-attach --verify=always "$T/z.spf"; then
 	S=/sys/block/${DEV#/dev/}/spf
 	m=$(sysval "$S/chunk_cache_misses")
 	h=$(sysval "$S/chunk_cache_hits")
-	rd "$DEV" 4k 48 16 "$T/out"
-	dd if="$T/z.src" of="$T/want" bs=4k skip=48 count=16 status=none
-	same paths-decoded-sequential-4k-data "$T/want" "$T/out"
+	rd_same paths-decoded-sequential-4k-data "$T/z.src" 4k 48 16
 	delta paths-decoded-sequential-4k-one-decode "$S/chunk_cache_misses" "$m" 1
 	delta paths-decoded-sequential-4k-hits "$S/chunk_cache_hits" "$h" 15
 
@@ -127,13 +136,9 @@ if vm_attach paths-nv-attach --no-verify "$T/raw.spf"; then
 	[ "$(sysval "$S/verify")" = 0 ] && pass paths-nv-sysfs ||
 		fail paths-nv-sysfs "verify is '$(sysval "$S/verify")', expected 0"
 	m=$(sysval "$S/chunk_cache_misses")
-	rd "$DEV" 4k 21 1 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=4k skip=21 count=1 status=none
-	same paths-nv-partial-4k "$T/want" "$T/out"
+	rd_same paths-nv-partial-4k "$T/raw.src" 4k 21 1
 	# 3 sectors at an odd sector, and 96 KiB across a chunk boundary.
-	rd "$DEV" 512 1001 3 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=512 skip=1001 count=3 status=none
-	same paths-nv-partial-sectors "$T/want" "$T/out"
+	rd_same paths-nv-partial-sectors "$T/raw.src" 512 1001 3
 	dd if="$DEV" of="$T/out" bs=32k skip=3 count=3 iflag=direct status=none
 	dd if="$T/raw.src" of="$T/want" bs=32k skip=3 count=3 status=none
 	same paths-nv-partial-across-chunks "$T/want" "$T/out"
@@ -192,14 +197,11 @@ fi
 # block 50 in chunk 3.
 if vm_attach paths-always-attach --verify=always "$T/raw.spf"; then
 	S=/sys/block/${DEV#/dev/}/spf
-	[ "$(sysval "$S/verify")/$(sysval "$S/verify_once")" = 1/0 ] && pass paths-always-sysfs ||
-		fail paths-always-sysfs "verify/verify_once are $(sysval "$S/verify")/$(sysval "$S/verify_once"), expected 1/0"
+	modes paths-always-sysfs 1/0
 	rd "$DEV" 64k 3 1 "$T/out"
 	m=$(sysval "$S/chunk_cache_misses")
 	k=$(sysval "$S/checks_skipped")
-	rd "$DEV" 4k 50 1 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=4k skip=50 count=1 status=none
-	same paths-always-partial-data "$T/want" "$T/out"
+	rd_same paths-always-partial-data "$T/raw.src" 4k 50 1
 	delta paths-always-partial-decoded "$S/chunk_cache_misses" "$m" 1
 	rd "$DEV" 64k 3 1 "$T/out"
 	delta paths-always-never-skips "$S/checks_skipped" "$k" 0
@@ -207,38 +209,27 @@ if vm_attach paths-always-attach --verify=always "$T/raw.spf"; then
 fi
 if vm_attach paths-once-attach "$T/raw.spf"; then
 	S=/sys/block/${DEV#/dev/}/spf
-	[ "$(sysval "$S/verify")/$(sysval "$S/verify_once")" = 1/1 ] && pass paths-once-default-sysfs ||
-		fail paths-once-default-sysfs "verify/verify_once are $(sysval "$S/verify")/$(sysval "$S/verify_once"), expected 1/1"
+	modes paths-once-default-sysfs 1/1
 	# Chunk 2, never read: a partial read decodes and checks it.
 	m=$(sysval "$S/chunk_cache_misses")
 	k=$(sysval "$S/checks_skipped")
-	rd "$DEV" 4k 33 1 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=4k skip=33 count=1 status=none
-	same paths-once-first-read-data "$T/want" "$T/out"
+	rd_same paths-once-first-read-data "$T/raw.src" 4k 33 1
 	delta paths-once-first-read-decoded "$S/chunk_cache_misses" "$m" 1
 	delta paths-once-first-read-checked "$S/checks_skipped" "$k" 0
 	# Chunk 3, checked as it is read whole into the request; then 4 KiB
 	# of it, and all of it again, are read straight in, unchecked.
-	rd "$DEV" 64k 3 1 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=64k skip=3 count=1 status=none
-	same paths-once-whole-chunk-data "$T/want" "$T/out"
+	rd_same paths-once-whole-chunk-data "$T/raw.src" 64k 3 1
 	m=$(sysval "$S/chunk_cache_misses")
 	k=$(sysval "$S/checks_skipped")
-	rd "$DEV" 4k 50 1 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=4k skip=50 count=1 status=none
-	same paths-once-checked-partial-data "$T/want" "$T/out"
+	rd_same paths-once-checked-partial-data "$T/raw.src" 4k 50 1
 	delta paths-once-checked-partial-direct "$S/chunk_cache_misses" "$m" 0
 	delta paths-once-checked-partial-skipped "$S/checks_skipped" "$k" 1
-	rd "$DEV" 64k 3 1 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=64k skip=3 count=1 status=none
-	same paths-once-checked-whole-data "$T/want" "$T/out"
+	rd_same paths-once-checked-whole-data "$T/raw.src" 64k 3 1
 	delta paths-once-checked-whole-skipped "$S/checks_skipped" "$k" 2
 	# Chunk 2 was checked by its decode: 4 KiB elsewhere in it now
 	# comes straight in too.
 	m=$(sysval "$S/chunk_cache_misses")
-	rd "$DEV" 4k 40 1 "$T/out"
-	dd if="$T/raw.src" of="$T/want" bs=4k skip=40 count=1 status=none
-	same paths-once-decoded-then-direct-data "$T/want" "$T/out"
+	rd_same paths-once-decoded-then-direct-data "$T/raw.src" 4k 40 1
 	delta paths-once-decoded-then-direct "$S/chunk_cache_misses" "$m" 0
 	reads_as paths-once-whole-device "$DEV" "$T/raw.src"
 	# Dropping the extent cache (its shrinker) drops what was checked:
@@ -247,9 +238,7 @@ if vm_attach paths-once-attach "$T/raw.spf"; then
 	if [ "$(sysval "$S/cache_bytes")" = 0 ]; then
 		m=$(sysval "$S/chunk_cache_misses")
 		k=$(sysval "$S/checks_skipped")
-		rd "$DEV" 4k 51 1 "$T/out"
-		dd if="$T/raw.src" of="$T/want" bs=4k skip=51 count=1 status=none
-		same paths-once-evicted-data "$T/want" "$T/out"
+		rd_same paths-once-evicted-data "$T/raw.src" 4k 51 1
 		delta paths-once-evicted-decoded "$S/chunk_cache_misses" "$m" 1
 		delta paths-once-evicted-checked "$S/checks_skipped" "$k" 0
 	else
@@ -295,9 +284,7 @@ if [ -s "$T/zb.spf" ] && vm_attach paths-once-zstd-attach "$T/zb.spf"; then
 	for i in $(seq 1 40); do rd "$DEV" 4k $((i * 16)) 1 "$T/out"; done
 	m=$(sysval "$S/chunk_cache_misses")
 	k=$(sysval "$S/checks_skipped")
-	rd "$DEV" 4k 5 1 "$T/out"
-	dd if="$T/zb.src" of="$T/want" bs=4k skip=5 count=1 status=none
-	same paths-once-zstd-again-data "$T/want" "$T/out"
+	rd_same paths-once-zstd-again-data "$T/zb.src" 4k 5 1
 	delta paths-once-zstd-again-decoded "$S/chunk_cache_misses" "$m" 1
 	delta paths-once-zstd-again-skipped "$S/checks_skipped" "$k" 1
 	reads_as paths-once-zstd-whole-device "$DEV" "$T/zb.src"
@@ -313,8 +300,7 @@ else
 fi
 if vm_attach paths-verify-last-attach --verify=once --no-verify "$T/raw.spf"; then
 	S=/sys/block/${DEV#/dev/}/spf
-	[ "$(sysval "$S/verify")/$(sysval "$S/verify_once")" = 0/0 ] && pass paths-verify-last-wins ||
-		fail paths-verify-last-wins "verify/verify_once are $(sysval "$S/verify")/$(sysval "$S/verify_once"), expected 0/0"
+	modes paths-verify-last-wins 0/0
 	vm_detach paths-verify-last-detach "$DEV" && pass paths-verify-last-detach
 fi
 
