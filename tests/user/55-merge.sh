@@ -352,13 +352,17 @@ is_value "damaged chunk: no OUTPUT or temporary file left" "$left" 0
 	pass "no OUTPUT after the errors"
 
 # --- interrupted merges --------------------------------------------------------------------
-# A 48 MiB chain recompressed at zstd level 19 on one thread, interrupted
+# A 16 MiB chain recompressed at zstd level 19 on one thread, interrupted
 # as soon as its temporary file exists (its output is buffered, so waiting
-# for data could let it finish).  Most of the disk is zeros, so the merge
-# is quick (about 0.1 s): interrupt() retries a signal that came too late.
+# for data could let it finish).  The disk is lines of numbers: lz4
+# stores every chunk compressed and level 19 takes about 1.5 s to
+# recompress them.  (A disk of zeros, random bytes and one repeated line
+# merged in 0.1 s, often before the signal could be sent: random chunks
+# are copied as stored.)  interrupt() still retries a signal that came
+# too late.
 B=$T/big
 mkdir "$B"
-mkdisk_mixed "$B/l0.raw" 49152 big
+seq 1 100000000 | head -c $((16 << 20)) > "$B/l0.raw"
 cp "$B/l0.raw" "$B/l1.raw"; modify_chunks "$B/l1.raw" 65536 big1 20 >/dev/null
 "$SPFCTL" create --compress lz4 "$B/l0.raw" "$B/full.spf" 2>/dev/null
 "$SPFCTL" create --parent "$B/full.spf" "$B/l1.raw" "$B/i1.spi" 2>/dev/null
