@@ -23,7 +23,8 @@
 #   BENCH_PHASES    what the guest runs (default "systems chunks sweep big
 #                   writes")
 #   BENCH_CHUNK_SIZES   the chunk sizes of the chunks phase (default
-#                   "16K 4K"; the systems phase has the default, 64K)
+#                   "64K 16K 4K"; each codec's default size, 64K for
+#                   none and 16K for the others, is its systems image)
 #   BENCH_CHUNK_CODECS  its codecs (default "none deflate zstd")
 #   BENCH_WRITE_CODECS  images the writes phase attaches writable (default
 #                   "zstd"; "zstd none" adds the uncompressed image)
@@ -48,12 +49,14 @@ depths=${BENCH_DEPTHS:-1 16 256 1024}
 kernels=${BENCH_KERNELS-6.1 6.12}
 sweep_pct=1
 phases=${BENCH_PHASES:-systems chunks sweep big writes}
-csizes=${BENCH_CHUNK_SIZES:-16K 4K}
+csizes=${BENCH_CHUNK_SIZES:-64K 16K 4K}
 ccodecs=${BENCH_CHUNK_CODECS:-none deflate zstd}
 wcodecs=${BENCH_WRITE_CODECS:-zstd}
 spfctl=$top/tools/spfctl/spfctl
 
 die() { echo "bench-device: $*" >&2; exit 1; }
+# default_cs CODEC: spfctl create's default chunk size for CODEC (no -e).
+default_cs() { [ "$1" = none ] && echo 64K || echo 16K; }
 for t in qemu-img qemu-nbd fio mke2fs openssl python3 qemu-system-x86_64; do
 	command -v "$t" >/dev/null || die "$t is missing (scripts/install-deps)"
 done
@@ -62,7 +65,9 @@ make -s -C tools/spfctl
 
 maxdepth=0
 for d in $depths; do [ "$d" -gt "$maxdepth" ] && maxdepth=$d; done
-key=$(cat "$here/mkimages.sh" "$here/mkbench.py" tests/tools/spfpatch.py |
+# The images depend on these scripts, the sizes and spfctl create's
+# defaults (codec, levels, chunk sizes), which its --help states.
+key=$({ cat "$here/mkimages.sh" "$here/mkbench.py" tests/tools/spfpatch.py; "$spfctl" create --help; } |
 	{ sha256sum; echo "$src_mb $sweep_mb $big_size $big_mb $sweep_pct $depths"; } |
 	sha256sum | cut -c1-12)
 data=$top/build/bench/data-$key
@@ -88,6 +93,8 @@ case " $phases " in
 *" chunks "*)
 	for cs in $csizes; do
 		for c in $ccodecs; do
+			# spfctl's default size is the systems phase's image
+			[ "$cs" = "$(default_cs "$c")" ] && continue
 			f=$data/spf-$c-c$cs.spf
 			[ -f "$f" ] && continue
 			echo "bench: writing $(basename "$f")"

@@ -12,8 +12,9 @@
 #   PHASES   which parts run (default "systems sweep big writes")
 #   WCODECS  the images the writes phase attaches writable (default "zstd":
 #            spf-zstd.spf; "zstd none" adds spf-none.spf)
-#   CSIZES, CCODECS  the chunks phase's chunk sizes (default "16K 4K") and
-#            codecs (default "none deflate zstd"): spf-CODEC-cSIZE.spf
+#   CSIZES, CCODECS  the chunks phase's chunk sizes (default "64K 16K 4K")
+#            and codecs (default "none deflate zstd"): spf-CODEC-cSIZE.spf,
+#            except each codec's default size (its systems image)
 #
 # Writes to /scratch (the host's run folder):
 #   metrics.txt   "KEY VALUE" lines (attach times, memory, cache figures,
@@ -22,7 +23,7 @@
 # Image files are copied onto a tmpfs in the guest, one system at a time.
 set -eu
 ko=$1 data=$2 runtime=$3 depths=$4 phases=${5:-systems chunks sweep big writes} wcodecs=${6:-zstd}
-csizes=${7:-16K 4K} ccodecs=${8:-none deflate zstd}
+csizes=${7:-64K 16K 4K} ccodecs=${8:-none deflate zstd}
 spfctl=$(cd "$(dirname "$0")/../.." && pwd)/tools/spfctl/spfctl
 out=/scratch
 work=/mnt/bench
@@ -36,6 +37,8 @@ put() { echo "$*" >>"$metrics"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.4f", b - a }'; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# default_cs CODEC: spfctl create's default chunk size for CODEC (no -e).
+default_cs() { [ "$1" = none ] && echo 64K || echo 16K; }
 # memkb: Slab + VmallocUsed in KiB.
 memkb() { awk '/^Slab:|^VmallocUsed:/ { s += $2 } END { print s }' /proc/meminfo; }
 # settle [IMAGE]: drop caches twice and let RCU-freed slab objects go.
@@ -138,11 +141,13 @@ phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # --- 1. the systems, one at a time, on the same disk -------------------------------
 phase systems && systems="loop spf-none spf-none-va spf-none-nv spf-zstd nbd-zstd spf-deflate nbd-zlib spf-zstd-aes nbd-luks spf-lz4"
-# The chunks phase: the same workloads on images with smaller chunks
-# (spf-CODEC-cSIZE), compared in the report with the systems above.
+# The chunks phase: the same workloads on images with other chunk sizes
+# (spf-CODEC-cSIZE), compared in the report with the systems above, which
+# have spfctl's default: 64K for none, 16K for a codec.
 if phase chunks; then
 	for cs in $csizes; do
 		for c in $ccodecs; do
+			[ "$cs" = "$(default_cs "$c")" ] && continue
 			systems="${systems:-}${systems:+ }spf-$c-c$cs"
 		done
 	done
@@ -253,7 +258,7 @@ if phase big; then
 log "big disk"
 # A reference: the same attach for a one-chunk disk, i.e. what any device
 # costs (gendisk, blk-mq tag set, ...) apart from its chunk metadata.
-head -c 65536 /dev/zero >"$work/tiny.raw"
+head -c 16384 /dev/zero >"$work/tiny.raw"
 "$spfctl" create --compress zstd "$work/tiny.raw" "$work/tiny.spf" >/dev/null
 settle
 m0=$(memkb)

@@ -52,13 +52,26 @@ for disk in "$T/ext4.raw" "$T/gpt.raw" "$T/mixed.raw"; do
 	done
 done
 
-# The default codec is zstd, the default chunk size 64 KiB.
-"$SPFCTL" create "$T/mixed.raw" "$T/def.spf" 2>/dev/null
-if [ "$(spfpatch "$T/def.spf" get h.codec h.chunk_shift 2>/dev/null | tr '\n' ' ')" = "2 16 " ]; then
-	pass "defaults: zstd, 64 KiB chunks"
-else
-	fail "defaults: zstd, 64 KiB chunks" "codec/chunk_shift = $(spfpatch "$T/def.spf" get h.codec h.chunk_shift 2>&1 | tr '\n' ' ')"
-fi
+# The default codec is zstd.  The default chunk size is 16 KiB for chunks
+# a read must decode or authenticate whole (compressed or encrypted), and
+# 64 KiB for plain ones; -s overrides it either way.
+defaults_are() { # NAME WANT(codec shift) create-options...
+	local name=$1 want=$2 got
+	shift 2
+	rm -f "$T/def.spf"
+	"$SPFCTL" create "$@" "$T/mixed.raw" "$T/def.spf" 2>"$T/err" ||
+		{ fail "defaults: $name" "create: $(head -n 1 "$T/err")"; return; }
+	got=$(spfpatch "$T/def.spf" get h.codec h.chunk_shift 2>&1 | tr '\n' ' ')
+	[ "$got" = "$want " ] && pass "defaults: $name" ||
+		fail "defaults: $name" "codec/chunk_shift = $got, want $want"
+}
+defaults_are "zstd, 16 KiB chunks" "2 14"
+defaults_are "deflate: 16 KiB chunks" "1 14" --compress deflate
+defaults_are "lz4: 16 KiB chunks" "3 14" --compress lz4
+defaults_are "none: 64 KiB chunks" "0 16" --compress none
+defaults_are "none, encrypted: 16 KiB chunks" "0 14" --compress none "${ENC[@]}"
+defaults_are "zstd with -s 64K: 64 KiB chunks" "2 16" --chunk-size 64K
+defaults_are "none with -s 16K: 16 KiB chunks" "0 14" --compress none -s 16K
 
 # Compression actually compresses text, and random data is stored raw.
 yes "a line of very compressible text for the spf tests" | head -c $((4 << 20)) > "$T/text.raw"
@@ -248,7 +261,7 @@ for off in 0 $((1 << 37)) $((big - 4096 * 3 - 512 - 70000)); do
 	rand_bytes "big$off" 70000 | dd of="$T/big.raw" bs=1024 seek=$((off / 1024)) conv=notrunc status=none
 done
 rm -f "$T/big.spf" "$T/big2.out"
-if timeout 120 "$SPFCTL" create --compress lz4 "$T/big.raw" "$T/big.spf" 2>"$T/err"; then
+if timeout 120 "$SPFCTL" create --compress lz4 --chunk-size 64K "$T/big.raw" "$T/big.spf" 2>"$T/err"; then
 	e=$(spfpatch "$T/big.spf" get t.nr_entries)
 	# 70000 bytes cover 2 chunks of 64K at 0 and 2^37, and 2 or 3 near the end
 	[ "$e" -ge 6 ] && [ "$e" -le 7 ] && [ "$(stat -c %s "$T/big.spf")" -lt $((1 << 20)) ] &&

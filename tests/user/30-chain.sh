@@ -55,7 +55,7 @@ export_is() {
 # --- depth 1 and 2, 64K chunks, on an ext4 disk -----------------------------
 mkdir "$T/c2"
 mkdisk_ext4 "$T/c2/l0.raw" 16 || fail "mkdisk_ext4" "could not build the disk"
-"$SPFCTL" create "$T/c2/l0.raw" "$T/c2/full.spf" 2>/dev/null
+"$SPFCTL" create --chunk-size 64K "$T/c2/l0.raw" "$T/c2/full.spf" 2>/dev/null
 cp "$T/c2/l0.raw" "$T/c2/l1.raw"
 chunks=$(modify_chunks "$T/c2/l1.raw" 65536 d1 7)
 "$SPFCTL" create --parent "$T/c2/full.spf" "$T/c2/l1.raw" "$T/c2/i1.spi" 2>"$T/err" ||
@@ -94,7 +94,8 @@ expect_counts "unchanged source -> empty incremental" "$T/c2/i3.spi" 0 0
 	fail "empty incremental is 8704 bytes" "$(stat -c %s "$T/c2/i3.spi" 2>&1)"
 export_is "empty incremental export" "$T/c2/i3.spi" "$T/c2/l2.raw"
 
-# The chunk size and parent name come from the parent.
+# The chunk size (64K here, not zstd's default) and parent name come from
+# the parent.
 [ "$(nr "$T/c2/i1.spi" h.chunk_shift)" = 16 ] && pass "incremental keeps the parent's chunk size" ||
 	fail "incremental keeps the parent's chunk size" "chunk_shift $(nr "$T/c2/i1.spi" h.chunk_shift)"
 pn=$(spfpatch "$T/c2/i2.spi" show 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["parent_name"])')

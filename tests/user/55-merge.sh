@@ -130,7 +130,7 @@ P=$T/p
 mkdir "$P" "$T/o"
 mksources "$P" plain
 {
-	"$SPFCTL" create --compress zstd "$P/l0.raw" "$P/full.spf" &&
+	"$SPFCTL" create --compress zstd --chunk-size 64K "$P/l0.raw" "$P/full.spf" &&
 	"$SPFCTL" create --compress lz4 --parent "$P/full.spf" "$P/l1.raw" "$P/i1.spi" &&
 	"$SPFCTL" create --compress deflate --parent "$P/i1.spi" "$P/l2.raw" "$P/i2.spi" &&
 	"$SPFCTL" create --compress none --parent "$P/i2.spi" "$P/l3.raw" "$P/i3.spi" &&
@@ -293,7 +293,7 @@ is_value "encrypted: merged chunks are re-sealed (no ciphertext copied)" "$(cat 
 
 # --- bad input ------------------------------------------------------------------------------
 mkdir "$T/other"
-"$SPFCTL" create "$P/l0.raw" "$T/other/full.spf" 2>/dev/null
+"$SPFCTL" create --chunk-size 64K "$P/l0.raw" "$T/other/full.spf" 2>/dev/null
 expect_error "FROM from another chain" 1 \
 	"spfctl: $T/other/full.spf: is not $P/i2.spi or one of its ancestors" \
 	"$SPFCTL" merge "$T/other/full.spf" "$P/i2.spi" "$T/o/bad.spi"

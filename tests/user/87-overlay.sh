@@ -155,7 +155,7 @@ expect_error overlay-recover-text 1 "spfctl: $T/u/text: cannot recover: not an S
 mkdir "$T/p"
 P=$T/p
 { rand_bytes p0 $((65536 * 3)); head -c $((65536 * 2)) /dev/zero; rand_bytes p1 $((65536 * 11)); } > "$P/d0"
-"$S" create "$P/d0" "$P/a.spf" 2>/dev/null
+"$S" create --chunk-size 64K "$P/d0" "$P/a.spf" 2>/dev/null
 rand_bytes r1 65536 > "$P/r1"; rand_bytes r2 65536 > "$P/r2"
 yes hello | head -c 65536 > "$P/t1"
 "$MKLOG" create "$P/n.spi" "$P/a.spf" || fail overlay-mklog-create-plain

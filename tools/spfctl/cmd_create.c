@@ -44,8 +44,9 @@ static void help(void)
 	       "  -l, --level N          compression level (zstd 1-%d, default 3;\n"
 	       "                         deflate 1-9, default 6; lz4 1-12, default 1,\n"
 	       "                         above 1 uses LZ4HC)\n"
-	       "  -s, --chunk-size SIZE  4K to 1M, a power of two (default 64K; an\n"
-	       "                         incremental uses its parent's)\n"
+	       "  -s, --chunk-size SIZE  4K to 1M, a power of two (default 16K, or 64K\n"
+	       "                         with -c none and no -e; an incremental uses\n"
+	       "                         its parent's)\n"
 	       "  -p, --parent IMAGE     write an incremental on top of IMAGE, the top of\n"
 	       "                         an existing chain; an encrypted chain's\n"
 	       "                         incrementals are encrypted with its passphrase\n"
@@ -770,15 +771,32 @@ static int inherit(struct create_ctx *x)
 	return 0;
 }
 
+/*
+ * The default chunk size of a full image.  A read of part of a compressed
+ * or encrypted chunk must decode or authenticate all of it, so those
+ * chunks are small, for fast small random reads; a plain chunk is read in
+ * part, and larger chunks mean fewer extents and faster sequential reads.
+ * docs/performance.md has the figures behind both sizes.
+ */
+#define CHUNK_SHIFT_PLAIN	16	/* 64 KiB */
+#define CHUNK_SHIFT_CODED	14	/* 16 KiB */
+
+static u32 default_chunk_shift(int codec, bool encrypted)
+{
+	if (codec == SPF_CODEC_NONE && !encrypted)
+		return CHUNK_SHIFT_PLAIN;
+	return CHUNK_SHIFT_CODED;
+}
+
 static int settings(struct create_ctx *x)
 {
 	struct create_opts *o = x->o;
 
 	x->codec = o->codec >= 0 ? o->codec : SPF_CODEC_ZSTD;
 	x->level = -1;
-	x->cs = 1U << (o->chunk_shift ? o->chunk_shift :
-		       SPF_CHUNK_SHIFT_DEFAULT);
 	x->encrypted = o->encrypt;
+	x->cs = 1U << (o->chunk_shift ? o->chunk_shift :
+		       default_chunk_shift(x->codec, x->encrypted));
 	if (x->parent && inherit(x))
 		return -1;
 	if (o->level >= 0)

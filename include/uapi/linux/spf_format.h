@@ -38,7 +38,6 @@
 /* Chunk size: a power of two, 4 KiB .. 1 MiB. */
 #define SPF_CHUNK_SHIFT_MIN	12
 #define SPF_CHUNK_SHIFT_MAX	20
-#define SPF_CHUNK_SHIFT_DEFAULT	16
 
 /* Limits; docs/format.md says what happens past each one. */
 #define SPF_SECTOR_SIZE		512

@@ -33,7 +33,7 @@ cp "$W/l0.raw" "$W/l1.raw"
 for c in 1 16 80 180; do
 	dd if=/dev/urandom of="$W/l1.raw" bs=$CS seek=$c count=1 conv=notrunc status=none
 done
-if ! "$SPFCTL" create -c deflate "$W/l0.raw" "$W/full.spf" >/dev/null 2>"$T/err" ||
+if ! "$SPFCTL" create -c deflate -s 64K "$W/l0.raw" "$W/full.spf" >/dev/null 2>"$T/err" ||
    ! "$SPFCTL" create --parent "$W/full.spf" "$W/l1.raw" "$W/i1.spi" >/dev/null 2>>"$T/err"; then
 	fail wr-qemu-chain "spfctl create: $(head -n 3 "$T/err" | tr '\n' ' ')"
 	finish
