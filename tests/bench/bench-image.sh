@@ -10,8 +10,9 @@
 #                                         -o compression_type=C
 #   spfctl export IMAGE OUT         vs  qemu-img convert -O raw QCOW2 OUT
 #   and the compressed sizes.
-# Both use 64 KiB units (spfctl's default chunk, qcow2's default cluster)
-# and their default levels (zlib 6, zstd 3) and threading.  Everything
+# Both use their defaults: spfctl's chunk size (16 KiB for a codec; 64 KiB
+# until 2026-11-23) and qcow2's cluster (64 KiB), levels (zlib 6, zstd 3)
+# and threading.  Everything
 # lives on a tmpfs (/dev/shm) so the disk adds no noise; each timing is the
 # best of BENCH_RUNS runs.  Every export is compared with the source.
 #
