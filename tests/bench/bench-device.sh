@@ -55,8 +55,6 @@ wcodecs=${BENCH_WRITE_CODECS:-zstd}
 spfctl=$top/tools/spfctl/spfctl
 
 die() { echo "bench-device: $*" >&2; exit 1; }
-# default_cs CODEC: spfctl create's default chunk size for CODEC (no -e).
-default_cs() { [ "$1" = none ] && echo 64K || echo 16K; }
 for t in qemu-img qemu-nbd fio mke2fs openssl python3 qemu-system-x86_64; do
 	command -v "$t" >/dev/null || die "$t is missing (scripts/install-deps)"
 done
@@ -86,15 +84,25 @@ for d in $depths; do
 	grep -q "^SUM $d " "$data/chain/sums" || { rm -f "$data/.done"; die "depth $d is not in $data/chain/sums; run again to rebuild"; }
 done
 
+# dcs[CODEC]: the chunk size of the systems image spf-CODEC.spf, i.e.
+# spfctl create's default for CODEC ("16K").
+declare -A dcs
+for c in $ccodecs; do
+	cshift=$(python3 tests/tools/spfpatch.py "$data/spf-$c.spf" get h.chunk_shift) ||
+		die "cannot read the chunk size of spf-$c.spf"
+	dcs[$c]=$((1 << (cshift - 10)))K
+done
+
 # The chunks phase's images: the source disk written with each codec at
-# each chunk size, spf-CODEC-cSIZE.spf beside the others (built once; a
-# new one means a new pack).
+# each chunk size but its default (the systems image), spf-CODEC-cSIZE.spf
+# beside the others (built once; a new one means a new pack).
+csystems=
 case " $phases " in
 *" chunks "*)
 	for cs in $csizes; do
 		for c in $ccodecs; do
-			# spfctl's default size is the systems phase's image
-			[ "$cs" = "$(default_cs "$c")" ] && continue
+			[ "$cs" = "${dcs[$c]}" ] && continue
+			csystems="$csystems${csystems:+ }spf-$c-c$cs"
 			f=$data/spf-$c-c$cs.spf
 			[ -f "$f" ] && continue
 			echo "bench: writing $(basename "$f")"
@@ -181,7 +189,7 @@ run_guest() {
 	mkdir -p "$1"
 	tests/vm/run-vm -q --kver "$kver" --smp 2 --mem "$3" --timeout 5400 "${vmdisk[@]}" \
 		--scratch "$1" -- "$here/guest-bench.sh" "$ko" "$data" "$runtime" "$depths" "$2" "$wcodecs" \
-		"$csizes" "$ccodecs" || {
+		"$csystems" || {
 		echo "bench: the guest ($2) failed on $kver; the end of its log:" >&2
 		tail -n 30 "$1/guest.log" >&2
 		return 1
@@ -235,6 +243,8 @@ for s in $kernels; do
 		echo "write_codecs $wcodecs"
 		echo "chunk_sizes $csizes"
 		echo "chunk_codecs $ccodecs"
+		echo "chunk_systems $csystems"
+		for c in $ccodecs; do echo "default_chunk_$c ${dcs[$c]}"; done
 		echo "quick $quick"
 		echo "guest_mem_mb $gmem"
 		echo "parallel_guests ${BENCH_PARALLEL:-0}"

@@ -4,7 +4,7 @@
 # Guest side of tests/bench/bench-device.sh: runs inside the qemu guest
 # (tests/vm/run-vm).  Not meant to be run by hand.
 #
-# Usage: guest-bench.sh KO DATA RUNTIME DEPTHS [PHASES [WCODECS [CSIZES CCODECS]]]
+# Usage: guest-bench.sh KO DATA RUNTIME DEPTHS [PHASES [WCODECS [CSYSTEMS]]]
 #   KO       spfblk.ko to insmod
 #   DATA     the host folder with the images (build/bench/data-KEY)
 #   RUNTIME  seconds per fio run
@@ -12,9 +12,8 @@
 #   PHASES   which parts run (default "systems sweep big writes")
 #   WCODECS  the images the writes phase attaches writable (default "zstd":
 #            spf-zstd.spf; "zstd none" adds spf-none.spf)
-#   CSIZES, CCODECS  the chunks phase's chunk sizes (default "64K 16K 4K")
-#            and codecs (default "none deflate zstd"): spf-CODEC-cSIZE.spf,
-#            except each codec's default size (its systems image)
+#   CSYSTEMS the chunks phase's images, spf-CODEC-cSIZE (the host lists
+#            them: each codec at each size but its default)
 #
 # Writes to /scratch (the host's run folder):
 #   metrics.txt   "KEY VALUE" lines (attach times, memory, cache figures,
@@ -23,7 +22,7 @@
 # Image files are copied onto a tmpfs in the guest, one system at a time.
 set -eu
 ko=$1 data=$2 runtime=$3 depths=$4 phases=${5:-systems chunks sweep big writes} wcodecs=${6:-zstd}
-csizes=${7:-64K 16K 4K} ccodecs=${8:-none deflate zstd}
+csystems=${7:-}
 spfctl=$(cd "$(dirname "$0")/../.." && pwd)/tools/spfctl/spfctl
 out=/scratch
 work=/mnt/bench
@@ -37,8 +36,6 @@ put() { echo "$*" >>"$metrics"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.4f", b - a }'; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-# default_cs CODEC: spfctl create's default chunk size for CODEC (no -e).
-default_cs() { [ "$1" = none ] && echo 64K || echo 16K; }
 # memkb: Slab + VmallocUsed in KiB.
 memkb() { awk '/^Slab:|^VmallocUsed:/ { s += $2 } END { print s }' /proc/meminfo; }
 # settle [IMAGE]: drop caches twice and let RCU-freed slab objects go.
@@ -143,14 +140,9 @@ phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
 phase systems && systems="loop spf-none spf-none-va spf-none-nv spf-zstd nbd-zstd spf-deflate nbd-zlib spf-zstd-aes nbd-luks spf-lz4"
 # The chunks phase: the same workloads on images with other chunk sizes
 # (spf-CODEC-cSIZE), compared in the report with the systems above, which
-# have spfctl's default: 64K for none, 16K for a codec.
-if phase chunks; then
-	for cs in $csizes; do
-		for c in $ccodecs; do
-			[ "$cs" = "$(default_cs "$c")" ] && continue
-			systems="${systems:-}${systems:+ }spf-$c-c$cs"
-		done
-	done
+# have spfctl's default.
+if phase chunks && [ -n "$csystems" ]; then
+	systems="${systems:-}${systems:+ }$csystems"
 fi
 for sys in ${systems:-}; do
 	log "$sys"
@@ -259,7 +251,7 @@ log "big disk"
 # A reference: the same attach for a one-chunk disk, i.e. what any device
 # costs (gendisk, blk-mq tag set, ...) apart from its chunk metadata.
 head -c 16384 /dev/zero >"$work/tiny.raw"
-"$spfctl" create --compress zstd "$work/tiny.raw" "$work/tiny.spf" >/dev/null
+"$spfctl" create --compress zstd --chunk-size 16K "$work/tiny.raw" "$work/tiny.spf" >/dev/null
 settle
 m0=$(memkb)
 dev=$("$spfctl" attach -P "$work/tiny.spf")

@@ -76,11 +76,6 @@ def mib(b):
     return None if b is None else b / 1048576
 
 
-def default_cs(codec):
-    """spfctl create's default chunk size for CODEC, unencrypted."""
-    return "64K" if codec == "none" else "16K"
-
-
 def size_bytes(text):
     """"16K" -> 16384."""
     mult = {"K": 1 << 10, "M": 1 << 20}
@@ -176,13 +171,18 @@ def main(argv):
     # compared with loop and with the codec's qemu-nbd peer of part 1.
     csizes = host.get("chunk_sizes", "").split() if "chunks" in phases else []
     ccodecs = host.get("chunk_codecs", "").split()
+    # each codec's default chunk size (its systems image), and the chunks
+    # phase's images, from the host (runs before 2026-11-23: 64K for all)
+    def default_cs(codec):
+        return host.get("default_chunk_" + codec, "64K")
+    csystems = host.get("chunk_systems")
     cpeer = {"deflate": "nbd-zlib", "zstd": "nbd-zstd"}
     chunks = []
     for cs in csizes:
         for c in ccodecs:
-            if cs == default_cs(c):
-                continue
             s = "spf-%s-c%s" % (c, cs)
+            if s not in (csystems.split() if csystems is not None else [s]):
+                continue
             r = row(s, {"label": "spfblk %s, %s chunks" % (c, cs), "codec": c,
                         "chunk_size": cs}, True)
             img = os.path.join(data, s + ".spf")
