@@ -233,6 +233,8 @@ int spf_chain_open(struct spf_device *dev, struct file **files,
 		return -ENOMEM;
 	}
 	dev->nr_layers = nr_layers;
+	for (i = 0; i <= nr_layers; i++)
+		spf_marks_init(&dev->layers[i]);
 
 	for (i = 0; i < nr_layers; i++) {
 		if (fatal_signal_pending(current)) {
@@ -272,6 +274,7 @@ void spf_chain_close(struct spf_device *dev)
 		struct spf_layer *l = &dev->layers[i];
 
 		spf_crypt_layer_free(l);
+		spf_marks_free(l);
 		kfree(l->summary);
 		if (l->file)
 			fput(l->file);

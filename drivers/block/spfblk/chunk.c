@@ -12,10 +12,9 @@
  * request's pages instead, with no buffer at all.
  *
  * A device attached with SPF_ATTACH_F_VERIFY_ONCE checks a chunk's
- * crc32c at its first read only: a check that passes marks the chunk's
- * extent cache entry (spf_extent_verified()), and while that entry stays
- * cached the chunk's later reads skip the check, so any part of a plain
- * raw chunk is then read straight into the request.
+ * crc32c at its first read only: a check that passes marks the chunk
+ * (spf_mark_verified(), verify.c) and its later reads skip the check, so
+ * any part of a plain raw chunk is then read straight into the request.
  *
  * The decoded-chunk cache holds nr slots, each one chunk.  A reader that
  * finds its chunk takes a reference and copies out with no lock held; a
@@ -108,7 +107,7 @@ static __printf(2, 3) int spf_load_fail(struct spf_ctx *ctx, const char *fmt,
 
 /*
  * Must @ext's stored bytes be checked?  Not on a device that does not
- * verify, nor when the extent passed a check before (verify-once), which
+ * verify, nor when the chunk passed a check before (verify-once), which
  * checks_skipped counts.
  */
 static bool spf_chunk_must_check(struct spf_device *dev,
@@ -151,7 +150,7 @@ static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 			return spf_load_fail(ctx,
 					     "checksum mismatch (corrupt data at offset %llu)",
 					     ext->offset);
-		spf_extent_verified(dev, chunk, ext);
+		spf_mark_verified(dev, chunk, ext);
 	}
 	if (in == out)
 		return 0;
@@ -425,6 +424,6 @@ int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
 		return spf_load_fail(ctx,
 				     "checksum mismatch (corrupt data at offset %llu)",
 				     ext->offset);
-	spf_extent_verified(dev, chunk, ext);
+	spf_mark_verified(dev, chunk, ext);
 	return 0;
 }

@@ -206,6 +206,8 @@ static struct spf_device *spf_dev_alloc(u32 flags)
 	init_waitqueue_head(&dev->ctx_wait);
 	atomic64_set(&dev->corrupt_chunks, 0);
 	atomic64_set(&dev->checks_skipped, 0);
+	atomic64_set(&dev->verified_chunks, 0);
+	atomic_long_set(&dev->mark_pages, 0);
 	return dev;
 }
 

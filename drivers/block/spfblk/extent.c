@@ -30,7 +30,6 @@ struct spf_cache_entry {
 	unsigned long index;		/* the chunk */
 	struct spf_extent ext;		/* immutable once published */
 	bool referenced;		/* hit since last considered */
-	bool verified;			/* ext's stored bytes passed a check */
 };
 
 #define SPF_CACHE_ENTRY_COST	(sizeof(struct spf_cache_entry) + \
@@ -99,7 +98,6 @@ static bool spf_cache_get(struct spf_cache *c, u64 chunk,
 		e = xa_load(&c->xa, chunk);
 		if (e) {
 			*ext = e->ext;
-			ext->verified = READ_ONCE(e->verified);
 			if (!READ_ONCE(e->referenced))
 				WRITE_ONCE(e->referenced, true);
 		}
@@ -123,7 +121,6 @@ static void spf_cache_add(struct spf_cache *c, u64 chunk,
 	e->index = chunk;
 	e->ext = *ext;
 	e->referenced = false;
-	e->verified = false;
 
 	xa_lock(&c->xa);
 	/* May drop the lock to allocate a node; -EBUSY if a racer won. */
@@ -270,37 +267,14 @@ int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 	/* A chunk written since attach: its latest record, never cached. */
 	if (dev->ovl && spf_overlay_lookup(dev, chunk, ext))
 		return 0;
-	if (spf_cache_get(&dev->cache, chunk, ext))
-		return 0;
-	ret = spf_chain_resolve(dev, ctx, chunk, ext);
-	if (ret < 0)
-		return ret;
-	spf_cache_add(&dev->cache, chunk, ext);
-	if (ret < dev->nr_layers && dev->cache.max)
-		spf_cache_fill(dev, ret, ctx->block, chunk);
+	if (!spf_cache_get(&dev->cache, chunk, ext)) {
+		ret = spf_chain_resolve(dev, ctx, chunk, ext);
+		if (ret < 0)
+			return ret;
+		spf_cache_add(&dev->cache, chunk, ext);
+		if (ret < dev->nr_layers && dev->cache.max)
+			spf_cache_fill(dev, ret, ctx->block, chunk);
+	}
+	ext->verified = spf_verified(dev, chunk, ext);
 	return 0;
-}
-
-/*
- * The stored bytes of @chunk at @ext passed their crc32c check: on a
- * device attached with SPF_ATTACH_F_VERIFY_ONCE, mark the cached extent,
- * so that later reads of it skip the check.  Only an entry for the same
- * stored bytes is marked (an overlay record is never cached, and the
- * entry may have been evicted and replaced meanwhile).  The mark goes
- * with the entry: an evicted extent is checked again at its next read.
- * Lockless, like a hit.
- */
-void spf_extent_verified(struct spf_device *dev, u64 chunk,
-			 const struct spf_extent *ext)
-{
-	struct spf_cache_entry *e;
-
-	if (!dev->verify_once || chunk > ULONG_MAX)
-		return;
-	rcu_read_lock();
-	e = xa_load(&dev->cache.xa, chunk);
-	if (e && e->ext.layer == ext->layer &&
-	    e->ext.offset == ext->offset && !READ_ONCE(e->verified))
-		WRITE_ONCE(e->verified, true);
-	rcu_read_unlock();
 }

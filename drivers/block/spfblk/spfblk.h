@@ -15,6 +15,7 @@
  *   extent.c      per-device extent cache: chunk -> where its data lies
  *   index.c       one layer's B+tree walk, on an extent cache miss
  *   chunk.c       loading a chunk; the shared cache of decoded chunks
+ *   verify.c      verify-once: the stored chunks that passed their check
  *   read.c        reads from the backing files
  *   decrypt.c     AES-256-GCM of encrypted chunks and overlay records
  *   decompress.c  deflate, zstd and lz4
@@ -32,6 +33,7 @@
  *   spf_overlay.map's xa_lock  the overlay map's slots (xa_store)
  *   spf_cache.xa's xa_lock     the extent cache's LRU list and count
  *   spf_chunk_cache.lock       the decoded-chunk cache's slot states
+ *   spf_layer.marks' xa_lock   (verify.c) publishing a page of marks
  *   spf_device.ctx_lock        the free list of worker contexts
  *
  * A worker takes a context (ctx_lock, dropped at once) before a chunk
@@ -91,6 +93,7 @@ struct spf_layer {
 	struct spf_image img;		/* validated header and trailer */
 	struct spf_summary *summary;	/* validated summary block */
 	struct crypto_aead *tfm;	/* keyed gcm(aes); NULL if plain */
+	struct xarray marks;		/* verify.c: checked index entries */
 };
 
 /*
@@ -98,7 +101,7 @@ struct spf_layer {
  * extent cache entry.  state is an SPF_CHUNK_*; SPF_CHUNK_ZERO also
  * stands for "no layer has an entry".  verified is set only in the copy
  * spf_extent_lookup() returns: the stored bytes passed their crc32c check
- * since the extent was cached (see spf_extent_verified()).
+ * since attach (verify-once, see verify.c).
  */
 struct spf_extent {
 	u64 offset;			/* stored data, bytes into the file */
@@ -303,6 +306,8 @@ struct spf_device {
 	struct spf_chunk_cache chunks;
 	atomic64_t corrupt_chunks;
 	atomic64_t checks_skipped;	/* verify_once: reads not checked */
+	atomic64_t verified_chunks;	/* verify_once: marks set (verify.c) */
+	atomic_long_t mark_pages;	/* verify_once: pages of marks */
 
 	struct spf_overlay *ovl;	/* NULL: read only */
 };
@@ -381,14 +386,21 @@ void spf_cache_free(struct spf_device *dev);
 u64 spf_cache_bytes(struct spf_cache *c);
 int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 		      u64 chunk, struct spf_extent *ext);
-void spf_extent_verified(struct spf_device *dev, u64 chunk,
-			 const struct spf_extent *ext);
 
 /* index.c */
 int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 layer,
 		   u64 chunk, struct spf_extent *ext);
 void spf_extent_from_entry(const struct spf_index_entry *e, u32 layer,
 			   struct spf_extent *ext);
+
+/* verify.c */
+void spf_marks_init(struct spf_layer *l);
+void spf_marks_free(struct spf_layer *l);
+bool spf_verified(const struct spf_device *dev, u64 chunk,
+		  const struct spf_extent *ext);
+void spf_mark_verified(struct spf_device *dev, u64 chunk,
+		       const struct spf_extent *ext);
+u64 spf_marks_bytes(const struct spf_device *dev);
 
 /* chunk.c */
 int spf_chunk_cache_init(struct spf_device *dev);

@@ -39,6 +39,8 @@ SPF_ATTR_U64(partscan, dev->partscan);
 SPF_ATTR_U64(verify, dev->verify);
 SPF_ATTR_U64(verify_once, dev->verify_once);
 SPF_ATTR_U64(checks_skipped, atomic64_read(&dev->checks_skipped));
+SPF_ATTR_U64(verified_chunks, atomic64_read(&dev->verified_chunks));
+SPF_ATTR_U64(verified_bytes, spf_marks_bytes(dev));
 SPF_ATTR_U64(log_compress, dev->log_compress);
 SPF_ATTR_U64(autoclear, READ_ONCE(dev->autoclear));
 SPF_ATTR_U64(cache_budget, dev->cache.budget);
@@ -153,6 +155,8 @@ static struct attribute *spf_attrs[] = {
 	&dev_attr_verify.attr,
 	&dev_attr_verify_once.attr,
 	&dev_attr_checks_skipped.attr,
+	&dev_attr_verified_chunks.attr,
+	&dev_attr_verified_bytes.attr,
 	&dev_attr_log_compress.attr,
 	&dev_attr_autoclear.attr,
 	&dev_attr_cache_budget.attr,

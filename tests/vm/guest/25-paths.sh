@@ -13,10 +13,11 @@
 #     writable device's overlay) is read straight in, and a corrupt chunk
 #     reads as stored, with nothing logged;
 #   - --verify=once (the default): a chunk whose check passed is not
-#     checked again while its extent stays cached, so any part of a raw
-#     one is then read straight in; a failed check is never remembered; an
-#     extent dropped from the cache is checked again; --verify=always
-#     checks every read.
+#     checked again while the device is attached, so any part of a raw
+#     one is then read straight in, even after the extent cache dropped
+#     it; the marks are counted (verified_chunks) and cost a page per
+#     32768 chunks (verified_bytes); a failed check is never remembered;
+#     --verify=always checks every read and marks nothing.
 . "$(dirname "$0")/../../lib.sh"
 
 # rd DEV BS SKIP COUNT OUT: O_DIRECT read of COUNT blocks of BS.
@@ -37,6 +38,15 @@ modes() {
 	local got
 	got=$(sysval "$S/verify")/$(sysval "$S/verify_once")
 	[ "$got" = "$2" ] && pass "$1" || fail "$1" "verify/verify_once are $got, expected $2"
+}
+# marks NAME CHUNKS BYTES: PASS if the device's verified_chunks and
+# verified_bytes are CHUNKS and BYTES.
+PG=$(getconf PAGESIZE)
+marks() {
+	local got
+	got=$(sysval "$S/verified_chunks")/$(sysval "$S/verified_bytes")
+	[ "$got" = "$2/$3" ] && pass "$1" ||
+		fail "$1" "verified_chunks/verified_bytes are $got, expected $2/$3"
 }
 # delta NAME FILE BEFORE WANT: PASS if sysfs FILE moved by WANT.
 delta() {
@@ -205,6 +215,7 @@ if vm_attach paths-always-attach --verify=always "$T/raw.spf"; then
 	delta paths-always-partial-decoded "$S/chunk_cache_misses" "$m" 1
 	rd "$DEV" 64k 3 1 "$T/out"
 	delta paths-always-never-skips "$S/checks_skipped" "$k" 0
+	marks paths-always-marks-nothing 0 0
 	vm_detach paths-always-detach "$DEV" && pass paths-always-detach
 fi
 if vm_attach paths-once-attach "$T/raw.spf"; then
@@ -213,9 +224,13 @@ if vm_attach paths-once-attach "$T/raw.spf"; then
 	# Chunk 2, never read: a partial read decodes and checks it.
 	m=$(sysval "$S/chunk_cache_misses")
 	k=$(sysval "$S/checks_skipped")
+	v=$(sysval "$S/verified_chunks")
 	rd_same paths-once-first-read-data "$T/raw.src" 4k 33 1
 	delta paths-once-first-read-decoded "$S/chunk_cache_misses" "$m" 1
 	delta paths-once-first-read-checked "$S/checks_skipped" "$k" 0
+	delta paths-once-first-read-marked "$S/verified_chunks" "$v" 1
+	[ "$(sysval "$S/verified_bytes")" = "$PG" ] && pass paths-once-marks-one-page ||
+		fail paths-once-marks-one-page "verified_bytes is $(sysval "$S/verified_bytes"), expected $PG"
 	# Chunk 3, checked as it is read whole into the request; then 4 KiB
 	# of it, and all of it again, are read straight in, unchecked.
 	rd_same paths-once-whole-chunk-data "$T/raw.src" 64k 3 1
@@ -232,17 +247,23 @@ if vm_attach paths-once-attach "$T/raw.spf"; then
 	rd_same paths-once-decoded-then-direct-data "$T/raw.src" 4k 40 1
 	delta paths-once-decoded-then-direct "$S/chunk_cache_misses" "$m" 0
 	reads_as paths-once-whole-device "$DEV" "$T/raw.src"
-	# Dropping the extent cache (its shrinker) drops what was checked:
-	# chunk 3 is decoded and checked again.
+	# 64 chunks, each checked once: their marks fill one page.
+	marks paths-once-whole-device-marked 64 "$PG"
+	# Dropping the extent cache (its shrinker) keeps what was checked:
+	# 4 KiB of chunk 3 still comes straight in, unchecked, and neither is
+	# a whole read of chunk 5.
 	sync; echo 2 > /proc/sys/vm/drop_caches
 	if [ "$(sysval "$S/cache_bytes")" = 0 ]; then
 		m=$(sysval "$S/chunk_cache_misses")
 		k=$(sysval "$S/checks_skipped")
-		rd_same paths-once-evicted-data "$T/raw.src" 4k 51 1
-		delta paths-once-evicted-decoded "$S/chunk_cache_misses" "$m" 1
-		delta paths-once-evicted-checked "$S/checks_skipped" "$k" 0
+		rd_same paths-once-shrunk-data "$T/raw.src" 4k 51 1
+		delta paths-once-shrunk-direct "$S/chunk_cache_misses" "$m" 0
+		delta paths-once-shrunk-skipped "$S/checks_skipped" "$k" 1
+		rd_same paths-once-shrunk-whole-data "$T/raw.src" 64k 5 1
+		delta paths-once-shrunk-whole-skipped "$S/checks_skipped" "$k" 2
+		marks paths-once-shrunk-marks-kept 64 "$PG"
 	else
-		fail paths-once-evicted-data "drop_caches left cache_bytes at $(sysval "$S/cache_bytes")"
+		fail paths-once-shrunk-data "drop_caches left cache_bytes at $(sysval "$S/cache_bytes")"
 	fi
 	"$SPFCTL" list --json > "$T/list.json" 2>&1
 	"$SPFCTL" list --bytes > "$T/list.txt" 2>&1
@@ -260,6 +281,7 @@ fi
 if vm_attach paths-once-bad-attach --verify=once "$T/bad.spf"; then
 	S=/sys/block/${DEV#/dev/}/spf
 	k=$(sysval "$S/checks_skipped")
+	v=$(sysval "$S/verified_chunks")
 	n=0
 	for i in 1 2 3; do
 		rd "$DEV" 64k 10 1 "$T/out" 2>/dev/null || n=$((n + 1))
@@ -268,6 +290,7 @@ if vm_attach paths-once-bad-attach --verify=once "$T/bad.spf"; then
 	[ "$n" = 6 ] && pass paths-once-corrupt-always-eio ||
 		fail paths-once-corrupt-always-eio "$((6 - n)) of 6 reads of the corrupt chunk succeeded"
 	delta paths-once-corrupt-never-skipped "$S/checks_skipped" "$k" 0
+	delta paths-once-corrupt-never-marked "$S/verified_chunks" "$v" 0
 	rd "$DEV" 64k 11 5 "$T/out" && dd if="$T/raw.src" of="$T/want" bs=64k skip=11 count=5 status=none
 	same paths-once-corrupt-neighbours "$T/want" "$T/out"
 	vm_detach paths-once-bad-detach "$DEV" && pass paths-once-bad-detach
@@ -289,6 +312,26 @@ if [ -s "$T/zb.spf" ] && vm_attach paths-once-zstd-attach "$T/zb.spf"; then
 	delta paths-once-zstd-again-skipped "$S/checks_skipped" "$k" 1
 	reads_as paths-once-zstd-whole-device "$DEV" "$T/zb.src"
 	vm_detach paths-once-zstd-detach "$DEV" && pass paths-once-zstd-detach
+fi
+# A writable device: a chunk of the chain, once checked, is not checked
+# again, but its overlay record, once written, is checked at every read
+# and never marked.
+cp "$T/raw.src" "$T/model"
+if wattach paths-once-writable "$T/once.spi" "$T/raw.spf"; then
+	S=/sys/block/${DEV#/dev/}/spf
+	rd_same paths-once-writable-chain-data "$T/raw.src" 64k 7 1
+	k=$(sysval "$S/checks_skipped")
+	rd_same paths-once-writable-chain-again "$T/raw.src" 64k 7 1
+	delta paths-once-writable-chain-skipped "$S/checks_skipped" "$k" 1
+	put "$DEV" "$T/model" $((7 * 65536 + 8192)) 4096
+	v=$(sysval "$S/verified_chunks")
+	k=$(sysval "$S/checks_skipped")
+	for i in 1 2; do rd_same paths-once-writable-record-data-$i "$T/model" 64k 7 1; done
+	delta paths-once-writable-record-checked "$S/checks_skipped" "$k" 0
+	delta paths-once-writable-record-unmarked "$S/verified_chunks" "$v" 0
+	reads_as paths-once-writable-device "$DEV" "$T/model"
+	"$SPFCTL" detach --discard "$DEV" >/dev/null 2>&1 && pass paths-once-writable-discard ||
+		fail paths-once-writable-discard "spfctl detach --discard failed"
 fi
 # Bad modes, and --verify=once with a --no-verify: the last one counts.
 "$SPFCTL" attach --verify=sometimes "$T/raw.spf" >"$T/out" 2>"$T/err"
