@@ -25,8 +25,10 @@
 #include "spfblk.h"
 
 struct spf_cache_entry {
-	struct list_head lru;		/* in spf_cache.lru, under xa_lock */
-	struct rcu_head rcu;
+	union {
+		struct list_head lru;	/* in spf_cache.lru, under xa_lock */
+		struct rcu_head rcu;	/* once off the list and the xarray */
+	};
 	unsigned long index;		/* the chunk */
 	struct spf_extent ext;		/* immutable once published */
 	bool referenced;		/* hit since last considered */
@@ -202,7 +204,7 @@ void spf_cache_free(struct spf_device *dev)
  * SPF_LEAF_ENTRIES misses, and a sequential scan reads each leaf once.
  */
 static void spf_cache_fill(struct spf_device *dev, u32 li, const void *leaf,
-			   u64 chunk)
+			   u32 leafno, u64 chunk)
 {
 	const struct spf_block_header *b = leaf;
 	const struct spf_index_entry *e = spf_leaf_entries(leaf);
@@ -228,7 +230,7 @@ static void spf_cache_fill(struct spf_device *dev, u32 li, const void *leaf,
 		rcu_read_unlock();
 		if (j)
 			continue;
-		spf_extent_from_entry(&e[i], li, &ext);
+		spf_extent_from_entry(&e[i], li, leafno, i, &ext);
 		spf_cache_add(&dev->cache, c, &ext);
 	}
 }
@@ -256,6 +258,7 @@ static int spf_chain_resolve(struct spf_device *dev, struct spf_ctx *ctx,
 	}
 	memset(ext, 0, sizeof(*ext));
 	ext->state = SPF_CHUNK_ZERO;
+	ext->leaf = SPF_NO_LEAF;
 	return dev->nr_layers;
 }
 
@@ -273,8 +276,9 @@ int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 			return ret;
 		spf_cache_add(&dev->cache, chunk, ext);
 		if (ret < dev->nr_layers && dev->cache.max)
-			spf_cache_fill(dev, ret, ctx->block, chunk);
+			spf_cache_fill(dev, ret, ctx->block, ext->leaf,
+				       chunk);
 	}
-	ext->verified = spf_verified(dev, chunk, ext);
+	ext->verified = spf_verified(dev, ext);
 	return 0;
 }

@@ -13,8 +13,12 @@
 
 #include "spfblk.h"
 
-/* The extent a checked leaf entry of layer @layer describes. */
+/*
+ * The extent a checked leaf entry of layer @layer describes: entry
+ * @entry of the index's leaf block @leaf.
+ */
 void spf_extent_from_entry(const struct spf_index_entry *e, u32 layer,
+			   u32 leaf, unsigned int entry,
 			   struct spf_extent *ext)
 {
 	ext->offset = le64_to_cpu(e->offset);
@@ -22,7 +26,21 @@ void spf_extent_from_entry(const struct spf_index_entry *e, u32 layer,
 	ext->crc = le32_to_cpu(e->crc);
 	ext->state = e->state;
 	ext->layer = layer;
+	ext->leaf = leaf;
+	ext->entry = entry;
 	ext->verified = false;
+}
+
+/*
+ * The number of the index block at @off of @img, counted from its
+ * index_offset.  spf_check_image() and spf_check_node_entry() keep every
+ * block the walk reads inside the index.
+ */
+static u32 spf_index_blockno(const struct spf_image *img, u64 off)
+{
+	u64 n = (off - img->index_offset) / SPF_BLOCK_SIZE;
+
+	return n < SPF_NO_LEAF ? n : SPF_NO_LEAF;
 }
 
 /*
@@ -65,7 +83,9 @@ int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 li,
 			if (i < 0)
 				return 0;
 			e = &spf_leaf_entries(ctx->block)[i];
-			spf_extent_from_entry(e, li, ext);
+			spf_extent_from_entry(e, li,
+					      spf_index_blockno(img, off), i,
+					      ext);
 			return 1;
 		}
 

@@ -107,6 +107,7 @@ static void spf_ovl_extent(const struct spf_log_record *r, u32 layer,
 	memset(ext, 0, sizeof(*ext));
 	ext->state = r->state;
 	ext->layer = layer;
+	ext->leaf = SPF_NO_LEAF;		/* no index entry: never marked */
 	if (r->state == SPF_CHUNK_ZERO)
 		return;
 	ext->offset = pos + SPF_REC_SIZE;

@@ -99,18 +99,26 @@ struct spf_layer {
 /*
  * Where a chunk's data lies: what a chain walk found, and the value of an
  * extent cache entry.  state is an SPF_CHUNK_*; SPF_CHUNK_ZERO also
- * stands for "no layer has an entry".  verified is set only in the copy
+ * stands for "no layer has an entry".  leaf and entry say where the
+ * index entry that gave it lies (the leaf block's number from the
+ * layer's index_offset, and the entry's place in it): verify-once's marks
+ * are kept by that place (verify.c).  An overlay record, or a chunk no
+ * layer has, has leaf SPF_NO_LEAF.  verified is set only in the copy
  * spf_extent_lookup() returns: the stored bytes passed their crc32c check
- * since attach (verify-once, see verify.c).
+ * since attach.
  */
 struct spf_extent {
 	u64 offset;			/* stored data, bytes into the file */
 	u32 length;			/* stored bytes, incl. the GCM tag */
 	u32 crc;			/* crc32c of the stored bytes */
 	u32 layer;			/* index into spf_device.layers */
+	u32 leaf;			/* index leaf, or SPF_NO_LEAF */
+	u8 entry;			/* in the leaf, < SPF_LEAF_ENTRIES */
 	u8 state;			/* enum spf_chunk_state */
 	bool verified;			/* a lookup's copy: checked before */
 };
+
+#define SPF_NO_LEAF		U32_MAX
 
 /* An overlay map entry: the latest record of a chunk (overlay.c). */
 struct spf_ovl_entry {
@@ -391,15 +399,14 @@ int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 layer,
 		   u64 chunk, struct spf_extent *ext);
 void spf_extent_from_entry(const struct spf_index_entry *e, u32 layer,
+			   u32 leaf, unsigned int entry,
 			   struct spf_extent *ext);
 
 /* verify.c */
 void spf_marks_init(struct spf_layer *l);
 void spf_marks_free(struct spf_layer *l);
-bool spf_verified(const struct spf_device *dev, u64 chunk,
-		  const struct spf_extent *ext);
-void spf_mark_verified(struct spf_device *dev, u64 chunk,
-		       const struct spf_extent *ext);
+bool spf_verified(const struct spf_device *dev, const struct spf_extent *ext);
+void spf_mark_verified(struct spf_device *dev, const struct spf_extent *ext);
 u64 spf_marks_bytes(const struct spf_device *dev);
 
 /* chunk.c */

@@ -16,7 +16,8 @@
 #     checked again while the device is attached, so any part of a raw
 #     one is then read straight in, even after the extent cache dropped
 #     it; the marks are counted (verified_chunks) and cost a page per
-#     32768 chunks (verified_bytes); a failed check is never remembered;
+#     32768 index entries (verified_bytes); a failed check is never
+#     remembered; an overlay record is checked at every read;
 #     --verify=always checks every read and marks nothing.
 . "$(dirname "$0")/../../lib.sh"
 
@@ -313,6 +314,28 @@ if [ -s "$T/zb.spf" ] && vm_attach paths-once-zstd-attach "$T/zb.spf"; then
 	reads_as paths-once-zstd-whole-device "$DEV" "$T/zb.src"
 	vm_detach paths-once-zstd-detach "$DEV" && pass paths-once-zstd-detach
 fi
+# The marks follow the index, not the disk: 1 MiB at 1, 17, 33 and 49
+# GiB of a 64 GiB sparse disk are 64 index entries in a row, whose marks
+# share one page, where a bit per chunk of the disk would take four.
+truncate -s 64G "$T/sp.src"
+for g in 1 17 33 49; do
+	rand_bytes paths-sp-$g $((1 << 20)) |
+		dd of="$T/sp.src" bs=1M seek=$((g << 10)) conv=notrunc status=none
+done
+"$SPFCTL" create -c none -s 64K "$T/sp.src" "$T/sp.spf" 2>"$T/err" ||
+	fail paths-once-sparse-create "$(head -n 2 "$T/err")"
+if [ -s "$T/sp.spf" ] && vm_attach paths-once-sparse-attach "$T/sp.spf"; then
+	S=/sys/block/${DEV#/dev/}/spf
+	v=$(sysval "$S/verified_chunks")
+	for g in 1 17 33 49; do
+		rd_same paths-once-sparse-data-$g "$T/sp.src" 1M $((g << 10)) 1
+	done
+	delta paths-once-sparse-marked "$S/verified_chunks" "$v" 64
+	[ "$(sysval "$S/verified_bytes")" = "$PG" ] && pass paths-once-sparse-one-page ||
+		fail paths-once-sparse-one-page "verified_bytes is $(sysval "$S/verified_bytes"), expected $PG"
+	vm_detach paths-once-sparse-detach "$DEV" && pass paths-once-sparse-detach
+fi
+rm -f "$T/sp.src" "$T/sp.spf"
 # A writable device: a chunk of the chain, once checked, is not checked
 # again, but its overlay record, once written, is checked at every read
 # and never marked.
