@@ -167,7 +167,7 @@ static void spf_dev_remove(struct spf_device *dev)
 {
 	/* Drains the queue: no request is in flight afterwards. */
 	del_gendisk(dev->disk);
-	/* Waits for workers still returning from blk_mq_end_request(). */
+	/* Waits for workers still looking for another request. */
 	destroy_workqueue(dev->wq);
 	spf_disk_destroy(dev);
 	spf_chunk_cache_free(dev);
@@ -201,9 +201,9 @@ static struct spf_device *spf_dev_alloc(u32 flags)
 	dev->verify_once = dev->verify && (flags & SPF_ATTACH_F_VERIFY_ONCE);
 	dev->log_compress = flags & SPF_ATTACH_F_LOG_COMPRESS;
 	INIT_WORK(&dev->clear_work, spf_clear_work);
-	spin_lock_init(&dev->ctx_lock);
-	INIT_LIST_HEAD(&dev->ctx_free);
-	init_waitqueue_head(&dev->ctx_wait);
+	spin_lock_init(&dev->queue_lock);
+	INIT_LIST_HEAD(&dev->queue);
+	atomic_set(&dev->next_ctx, 0);
 	atomic64_set(&dev->corrupt_chunks, 0);
 	atomic64_set(&dev->checks_skipped, 0);
 	atomic64_set(&dev->verified_chunks, 0);

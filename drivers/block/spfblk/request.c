@@ -3,13 +3,17 @@
  * Serving requests.
  *
  * queue_rq() never sleeps: it fails what a read-only device cannot do and
- * hands each read, and on a writable device each write, write zeroes,
- * discard and flush (write.c), to the device's workqueue.  A worker takes
- * a context from the pool (sleeping if none is free) and walks a read
- * request chunk by chunk: it finds each chunk's extent (extent.c), then
- * either reads a plain raw chunk straight into the request's pages or
- * takes the decoded chunk from the shared cache, decoding it there on a
- * miss (chunk.c), and copies out.
+ * puts each read, and on a writable device each write, write zeroes,
+ * discard and flush (write.c), on the device's queue of requests, then
+ * kicks one of the workers, in turn.  Each worker context has its own
+ * work item on the device's workqueue; a worker serves requests off the
+ * queue until it is empty, so a busy device needs no wakeup per request
+ * (as loop's worker does), and there are as many workers as contexts, so
+ * requests still decode in parallel.  A worker walks a read request chunk
+ * by chunk: it finds each chunk's extent (extent.c), then either reads a
+ * plain raw chunk straight into the request's pages or takes the decoded
+ * chunk from the shared cache, decoding it there on a miss (chunk.c), and
+ * copies out.
  *
  * The workqueue is WQ_MEM_RECLAIM, since memory reclaim may wait on reads
  * from this device (a file system or swap on it), and workers run in a
@@ -24,6 +28,8 @@
 #include <linux/vmalloc.h>
 
 #include "spfblk.h"
+
+static void spf_work(struct work_struct *work);
 
 /* Worker contexts */
 
@@ -44,6 +50,8 @@ static struct spf_ctx *spf_ctx_alloc(struct spf_device *dev)
 
 	if (!ctx)
 		return NULL;
+	ctx->dev = dev;
+	INIT_WORK(&ctx->work, spf_work);
 	ctx->stored = vmalloc(dev->chunk_size + SPF_GCM_TAG_LEN);
 	ctx->block = kmalloc(SPF_BLOCK_SIZE, GFP_KERNEL);
 	/* A chunk's span: whole pages, plus sub-page O_DIRECT segments. */
@@ -73,7 +81,6 @@ int spf_ctx_pool_init(struct spf_device *dev)
 			spf_ctx_pool_free(dev);
 			return -ENOMEM;
 		}
-		list_add(&dev->ctxs[i]->node, &dev->ctx_free);
 		dev->nr_ctx++;
 	}
 	return 0;
@@ -88,36 +95,6 @@ void spf_ctx_pool_free(struct spf_device *dev)
 	kfree(dev->ctxs);
 	dev->ctxs = NULL;
 	dev->nr_ctx = 0;
-	INIT_LIST_HEAD(&dev->ctx_free);
-}
-
-static struct spf_ctx *spf_ctx_tryget(struct spf_device *dev)
-{
-	struct spf_ctx *ctx;
-
-	spin_lock(&dev->ctx_lock);
-	ctx = list_first_entry_or_null(&dev->ctx_free, struct spf_ctx, node);
-	if (ctx)
-		list_del(&ctx->node);
-	spin_unlock(&dev->ctx_lock);
-	return ctx;
-}
-
-static struct spf_ctx *spf_ctx_get(struct spf_device *dev)
-{
-	struct spf_ctx *ctx;
-
-	wait_event(dev->ctx_wait, (ctx = spf_ctx_tryget(dev)));
-	return ctx;
-}
-
-/* Most recently used first: its memory is the likeliest to be warm. */
-static void spf_ctx_put(struct spf_device *dev, struct spf_ctx *ctx)
-{
-	spin_lock(&dev->ctx_lock);
-	list_add(&ctx->node, &dev->ctx_free);
-	spin_unlock(&dev->ctx_lock);
-	wake_up(&dev->ctx_wait);
 }
 
 /* Requests */
@@ -254,24 +231,59 @@ static blk_status_t spf_serve(struct spf_device *dev, struct spf_ctx *ctx,
 	return BLK_STS_OK;
 }
 
+/* The oldest request waiting for a worker, if any. */
+static struct request *spf_dequeue(struct spf_device *dev)
+{
+	struct spf_cmd *cmd;
+
+	spin_lock(&dev->queue_lock);
+	cmd = list_first_entry_or_null(&dev->queue, struct spf_cmd, node);
+	if (cmd)
+		list_del(&cmd->node);
+	spin_unlock(&dev->queue_lock);
+	return cmd ? blk_mq_rq_from_pdu(cmd) : NULL;
+}
+
+/*
+ * A worker: serve requests with its own context until none waits.  The
+ * device outlives its workers (detach destroys the workqueue first), so
+ * the queue may be looked at after the last request has ended.
+ */
 static void spf_work(struct work_struct *work)
 {
-	struct request *rq = blk_mq_rq_from_pdu(container_of(work,
-						struct spf_cmd, work));
-	struct spf_device *dev = rq->q->queuedata;
+	struct spf_ctx *ctx = container_of(work, struct spf_ctx, work);
+	struct spf_device *dev = ctx->dev;
 	unsigned int noio = memalloc_noio_save();
-	struct spf_ctx *ctx;
+	struct request *rq;
 	blk_status_t sts;
 
-	ctx = spf_ctx_get(dev);
-	if (req_op(rq) == REQ_OP_READ)
-		sts = spf_serve(dev, ctx, rq);
-	else
-		sts = spf_write_serve(dev, ctx, rq);
-	spf_ctx_put(dev, ctx);
+	while ((rq = spf_dequeue(dev))) {
+		if (req_op(rq) == REQ_OP_READ)
+			sts = spf_serve(dev, ctx, rq);
+		else
+			sts = spf_write_serve(dev, ctx, rq);
+		blk_mq_end_request(rq, sts);
+		cond_resched();
+	}
 	memalloc_noio_restore(noio);
-	/* Last: detach may free dev once every request has ended. */
-	blk_mq_end_request(rq, sts);
+}
+
+/*
+ * Queue @rq for the workers and kick the next one in turn.  A worker
+ * already running or about to run takes it without a wakeup; a worker
+ * kicked while running will run once more, so no request is left behind.
+ */
+static void spf_enqueue(struct spf_device *dev, struct request *rq)
+{
+	struct spf_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	unsigned int i;
+
+	blk_mq_start_request(rq);
+	spin_lock(&dev->queue_lock);
+	list_add_tail(&cmd->node, &dev->queue);
+	spin_unlock(&dev->queue_lock);
+	i = (unsigned int)atomic_inc_return(&dev->next_ctx) % dev->nr_ctx;
+	queue_work(dev->wq, &dev->ctxs[i]->work);
 }
 
 static blk_status_t spf_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -279,12 +291,10 @@ static blk_status_t spf_queue_rq(struct blk_mq_hw_ctx *hctx,
 {
 	struct request *rq = bd->rq;
 	struct spf_device *dev = rq->q->queuedata;
-	struct spf_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
-		blk_mq_start_request(rq);
-		queue_work(dev->wq, &cmd->work);
+		spf_enqueue(dev, rq);
 		return BLK_STS_OK;
 	case REQ_OP_WRITE:
 	case REQ_OP_FLUSH:
@@ -292,8 +302,7 @@ static blk_status_t spf_queue_rq(struct blk_mq_hw_ctx *hctx,
 	case REQ_OP_DISCARD:
 		if (!dev->ovl)
 			break;
-		blk_mq_start_request(rq);
-		queue_work(dev->wq, &cmd->work);
+		spf_enqueue(dev, rq);
 		return BLK_STS_OK;
 	default:
 		return BLK_STS_NOTSUPP;
@@ -313,16 +322,6 @@ static blk_status_t spf_queue_rq(struct blk_mq_hw_ctx *hctx,
 	}
 }
 
-static int spf_init_request(struct blk_mq_tag_set *set, struct request *rq,
-			    unsigned int hctx_idx, unsigned int numa_node)
-{
-	struct spf_cmd *cmd = blk_mq_rq_to_pdu(rq);
-
-	INIT_WORK(&cmd->work, spf_work);
-	return 0;
-}
-
 const struct blk_mq_ops spf_mq_ops = {
 	.queue_rq	= spf_queue_rq,
-	.init_request	= spf_init_request,
 };

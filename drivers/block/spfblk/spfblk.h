@@ -33,12 +33,13 @@
  *   spf_overlay.map's xa_lock  the overlay map's slots (xa_store)
  *   spf_cache.xa's xa_lock     the extent cache's LRU list and count
  *   spf_chunk_cache.lock       the decoded-chunk cache's slot states
+ *   spf_device.queue_lock      the requests waiting for a worker
  *   spf_layer.marks' xa_lock   (verify.c) publishing a page of marks
- *   spf_device.ctx_lock        the free list of worker contexts
  *
- * A worker takes a context (ctx_lock, dropped at once) before a chunk
- * lock; under a chunk lock it may wait for a decoded-chunk slot and then
- * takes append_lock.  No lock is held across the fsync of a flush.
+ * A worker takes a request off the queue (queue_lock, dropped at once)
+ * before a chunk lock; under a chunk lock it may wait for a decoded-chunk
+ * slot and then takes append_lock.  No lock is held across the fsync of a
+ * flush.
  */
 #ifndef SPFBLK_H
 #define SPFBLK_H
@@ -181,13 +182,13 @@ struct spf_codec_ws {
 };
 
 /*
- * A worker context: every buffer one read needs, allocated at attach so
- * that serving a request never allocates.  A worker owns one context
- * while it serves a request; the context is in spf_device.ctx_free
- * otherwise.
+ * A worker context: every buffer one request needs, allocated at attach
+ * so that serving a request never allocates, and the work item of the
+ * worker that owns it (request.c).
  */
 struct spf_ctx {
-	struct list_head node;		/* in ctx_free; spf_device.ctx_lock */
+	struct work_struct work;	/* spf_work() on spf_device.wq */
+	struct spf_device *dev;
 	u8 *stored;			/* stored bytes: chunk size + tag */
 	u8 *block;			/* one index block */
 	struct bio_vec *bvec;		/* a chunk's span of a request */
@@ -264,7 +265,7 @@ struct spf_cursor {
 
 /* The per-request PDU (tag_set.cmd_size). */
 struct spf_cmd {
-	struct work_struct work;	/* runs spf_work() on spf_device.wq */
+	struct list_head node;		/* in spf_device.queue */
 };
 
 enum spf_state {
@@ -303,10 +304,13 @@ struct spf_device {
 	unsigned int codecs;		/* BIT(codec) of every layer's codec */
 	unsigned int aead_reqsize;	/* max over the layers' tfms */
 
-	/* Worker contexts.  ctx_lock protects ctx_free. */
-	spinlock_t ctx_lock;
-	struct list_head ctx_free;
-	wait_queue_head_t ctx_wait;	/* a context became free */
+	/*
+	 * Requests waiting for a worker, and the workers: one per context.
+	 * queue_lock protects queue.
+	 */
+	spinlock_t queue_lock;
+	struct list_head queue;		/* struct spf_cmd, oldest first */
+	atomic_t next_ctx;		/* whose worker the next request kicks */
 	struct spf_ctx **ctxs;
 	unsigned int nr_ctx;
 
