@@ -203,7 +203,6 @@ static struct spf_device *spf_dev_alloc(u32 flags)
 	INIT_WORK(&dev->clear_work, spf_clear_work);
 	spin_lock_init(&dev->queue_lock);
 	INIT_LIST_HEAD(&dev->queue);
-	atomic_set(&dev->next_ctx, 0);
 	atomic64_set(&dev->corrupt_chunks, 0);
 	atomic64_set(&dev->checks_skipped, 0);
 	atomic64_set(&dev->verified_chunks, 0);

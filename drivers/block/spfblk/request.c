@@ -4,12 +4,13 @@
  *
  * queue_rq() never sleeps: it fails what a read-only device cannot do and
  * puts each read, and on a writable device each write, write zeroes,
- * discard and flush (write.c), on the device's queue of requests, then
- * kicks one of the workers, in turn.  Each worker context has its own
+ * discard and flush (write.c), on the device's queue of requests, and
+ * wakes an idle worker if there is one.  Each worker context has its own
  * work item on the device's workqueue; a worker serves requests off the
- * queue until it is empty, so a busy device needs no wakeup per request
- * (as loop's worker does), and there are as many workers as contexts, so
- * requests still decode in parallel.  A worker walks a read request chunk
+ * queue until it is empty, so a busy device takes requests without a
+ * wakeup each (as loop's worker does), and up to one worker per context
+ * serves at once, so requests still decode in parallel.  A worker walks a
+ * read request chunk
  * by chunk: it finds each chunk's extent (extent.c), then either reads a
  * plain raw chunk straight into the request's pages or takes the decoded
  * chunk from the shared cache, decoding it there on a miss (chunk.c), and
@@ -245,9 +246,25 @@ static struct request *spf_dequeue(struct spf_device *dev)
 }
 
 /*
- * A worker: serve requests with its own context until none waits.  The
- * device outlives its workers (detach destroys the workqueue first), so
- * the queue may be looked at after the last request has ended.
+ * Is the queue empty?  Read under the lock; a worker that has just given
+ * up its active bit asks, so that a request queued meanwhile by someone
+ * who saw the bit still set is not left behind.
+ */
+static bool spf_queue_empty(struct spf_device *dev)
+{
+	bool empty;
+
+	spin_lock(&dev->queue_lock);
+	empty = list_empty(&dev->queue);
+	spin_unlock(&dev->queue_lock);
+	return empty;
+}
+
+/*
+ * A worker: serve requests with its own context until none waits, then
+ * give up the context's active bit.  The device outlives its workers
+ * (detach destroys the workqueue first), so the queue may be looked at
+ * after the last request has ended.
  */
 static void spf_work(struct work_struct *work)
 {
@@ -257,7 +274,17 @@ static void spf_work(struct work_struct *work)
 	struct request *rq;
 	blk_status_t sts;
 
-	while ((rq = spf_dequeue(dev))) {
+	for (;;) {
+		rq = spf_dequeue(dev);
+		if (!rq) {
+			clear_bit(0, &ctx->active);
+			/* Pairs with test_and_set_bit() in spf_enqueue(). */
+			smp_mb__after_atomic();
+			if (spf_queue_empty(dev) ||
+			    test_and_set_bit(0, &ctx->active))
+				break;	/* idle, or kicked: runs again */
+			continue;
+		}
 		if (req_op(rq) == REQ_OP_READ)
 			sts = spf_serve(dev, ctx, rq);
 		else
@@ -269,9 +296,9 @@ static void spf_work(struct work_struct *work)
 }
 
 /*
- * Queue @rq for the workers and kick the next one in turn.  A worker
- * already running or about to run takes it without a wakeup; a worker
- * kicked while running will run once more, so no request is left behind.
+ * Queue @rq for the workers, and wake the first idle one, if any: a busy
+ * worker takes it when it is done with its request.  The first contexts
+ * are preferred, as their memory is the likeliest to be warm.
  */
 static void spf_enqueue(struct spf_device *dev, struct request *rq)
 {
@@ -282,8 +309,14 @@ static void spf_enqueue(struct spf_device *dev, struct request *rq)
 	spin_lock(&dev->queue_lock);
 	list_add_tail(&cmd->node, &dev->queue);
 	spin_unlock(&dev->queue_lock);
-	i = (unsigned int)atomic_inc_return(&dev->next_ctx) % dev->nr_ctx;
-	queue_work(dev->wq, &dev->ctxs[i]->work);
+	for (i = 0; i < dev->nr_ctx; i++) {
+		struct spf_ctx *ctx = dev->ctxs[i];
+
+		if (!test_and_set_bit(0, &ctx->active)) {
+			queue_work(dev->wq, &ctx->work);
+			break;
+		}
+	}
 }
 
 static blk_status_t spf_queue_rq(struct blk_mq_hw_ctx *hctx,

@@ -189,6 +189,7 @@ struct spf_codec_ws {
 struct spf_ctx {
 	struct work_struct work;	/* spf_work() on spf_device.wq */
 	struct spf_device *dev;
+	unsigned long active;		/* bit 0: work queued or running */
 	u8 *stored;			/* stored bytes: chunk size + tag */
 	u8 *block;			/* one index block */
 	struct bio_vec *bvec;		/* a chunk's span of a request */
@@ -310,7 +311,6 @@ struct spf_device {
 	 */
 	spinlock_t queue_lock;
 	struct list_head queue;		/* struct spf_cmd, oldest first */
-	atomic_t next_ctx;		/* whose worker the next request kicks */
 	struct spf_ctx **ctxs;
 	unsigned int nr_ctx;
 
