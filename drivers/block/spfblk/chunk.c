@@ -150,7 +150,7 @@ static int spf_chunk_load(struct spf_device *dev, struct spf_ctx *ctx,
 			return spf_load_fail(ctx,
 					     "checksum mismatch (corrupt data at offset %llu)",
 					     ext->offset);
-		spf_mark_verified(dev, ext);
+		spf_mark_verified(dev, chunk, ext);
 	}
 	if (in == out)
 		return 0;
@@ -424,6 +424,6 @@ int spf_chunk_read_direct(struct spf_device *dev, struct spf_ctx *ctx,
 		return spf_load_fail(ctx,
 				     "checksum mismatch (corrupt data at offset %llu)",
 				     ext->offset);
-	spf_mark_verified(dev, ext);
+	spf_mark_verified(dev, chunk, ext);
 	return 0;
 }

@@ -32,6 +32,7 @@ struct spf_cache_entry {
 	unsigned long index;		/* the chunk */
 	struct spf_extent ext;		/* immutable once published */
 	bool referenced;		/* hit since last considered */
+	bool verified;			/* a copy of ext's mark (verify.c) */
 };
 
 #define SPF_CACHE_ENTRY_COST	(sizeof(struct spf_cache_entry) + \
@@ -100,6 +101,7 @@ static bool spf_cache_get(struct spf_cache *c, u64 chunk,
 		e = xa_load(&c->xa, chunk);
 		if (e) {
 			*ext = e->ext;
+			ext->verified = READ_ONCE(e->verified);
 			if (!READ_ONCE(e->referenced))
 				WRITE_ONCE(e->referenced, true);
 		}
@@ -123,6 +125,7 @@ static void spf_cache_add(struct spf_cache *c, u64 chunk,
 	e->index = chunk;
 	e->ext = *ext;
 	e->referenced = false;
+	e->verified = ext->verified;
 
 	xa_lock(&c->xa);
 	/* May drop the lock to allocate a node; -EBUSY if a racer won. */
@@ -270,15 +273,42 @@ int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 	/* A chunk written since attach: its latest record, never cached. */
 	if (dev->ovl && spf_overlay_lookup(dev, chunk, ext))
 		return 0;
-	if (!spf_cache_get(&dev->cache, chunk, ext)) {
-		ret = spf_chain_resolve(dev, ctx, chunk, ext);
-		if (ret < 0)
-			return ret;
-		spf_cache_add(&dev->cache, chunk, ext);
-		if (ret < dev->nr_layers && dev->cache.max)
-			spf_cache_fill(dev, ret, ctx->block, ext->leaf,
-				       chunk);
+	if (spf_cache_get(&dev->cache, chunk, ext)) {
+		/* Marked since it was cached?  Copy the mark for next time. */
+		if (!ext->verified && spf_verified(dev, ext)) {
+			ext->verified = true;
+			spf_extent_verified(dev, chunk, ext);
+		}
+		return 0;
 	}
+	ret = spf_chain_resolve(dev, ctx, chunk, ext);
+	if (ret < 0)
+		return ret;
 	ext->verified = spf_verified(dev, ext);
+	spf_cache_add(&dev->cache, chunk, ext);
+	if (ret < dev->nr_layers && dev->cache.max)
+		spf_cache_fill(dev, ret, ctx->block, ext->leaf, chunk);
 	return 0;
+}
+
+/*
+ * @ext, the extent of @chunk, has its mark (verify.c): copy it into the
+ * chunk's extent cache entry, so that later hits find it there without
+ * looking at the marks.  Only an entry for the same stored bytes is
+ * marked (the entry may have been evicted and replaced meanwhile); the
+ * copy goes with the entry, the mark stays.  Lockless, like a hit.
+ */
+void spf_extent_verified(struct spf_device *dev, u64 chunk,
+			 const struct spf_extent *ext)
+{
+	struct spf_cache_entry *e;
+
+	if (chunk > ULONG_MAX)
+		return;
+	rcu_read_lock();
+	e = xa_load(&dev->cache.xa, chunk);
+	if (e && e->ext.layer == ext->layer &&
+	    e->ext.offset == ext->offset && !READ_ONCE(e->verified))
+		WRITE_ONCE(e->verified, true);
+	rcu_read_unlock();
 }

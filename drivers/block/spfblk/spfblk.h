@@ -398,6 +398,8 @@ void spf_cache_free(struct spf_device *dev);
 u64 spf_cache_bytes(struct spf_cache *c);
 int spf_extent_lookup(struct spf_device *dev, struct spf_ctx *ctx,
 		      u64 chunk, struct spf_extent *ext);
+void spf_extent_verified(struct spf_device *dev, u64 chunk,
+			 const struct spf_extent *ext);
 
 /* index.c */
 int spf_index_find(struct spf_device *dev, struct spf_ctx *ctx, u32 layer,
@@ -410,7 +412,8 @@ void spf_extent_from_entry(const struct spf_index_entry *e, u32 layer,
 void spf_marks_init(struct spf_layer *l);
 void spf_marks_free(struct spf_layer *l);
 bool spf_verified(const struct spf_device *dev, const struct spf_extent *ext);
-void spf_mark_verified(struct spf_device *dev, const struct spf_extent *ext);
+void spf_mark_verified(struct spf_device *dev, u64 chunk,
+		       const struct spf_extent *ext);
 u64 spf_marks_bytes(const struct spf_device *dev);
 
 /* chunk.c */

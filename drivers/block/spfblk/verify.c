@@ -66,8 +66,9 @@ static bool spf_mark_bit(const struct spf_device *dev,
 }
 
 /*
- * Did @ext's stored bytes pass their check before?  Lockless, and cheap
- * enough for every read: one xa_load() and one test_bit().
+ * Did @ext's stored bytes pass their check before?  Lockless: one
+ * xa_load() and one test_bit().  Asked on an extent cache miss, and on a
+ * hit whose entry has no copy of the mark yet (extent.c).
  */
 bool spf_verified(const struct spf_device *dev, const struct spf_extent *ext)
 {
@@ -81,11 +82,14 @@ bool spf_verified(const struct spf_device *dev, const struct spf_extent *ext)
 }
 
 /*
- * @ext's stored bytes passed their check: remember it.  Called by a
- * worker after a check, never on a hit's path; the one allocation it may
- * make is a page per SPF_MARKS_PER_PAGE index entries of a layer.
+ * @chunk's stored bytes at @ext passed their check: remember it, and copy
+ * the mark into the chunk's extent cache entry, where a hit finds it
+ * without looking here.  Called by a worker after a check, never on a
+ * hit's path; the one allocation it may make is a page per
+ * SPF_MARKS_PER_PAGE index entries of a layer.
  */
-void spf_mark_verified(struct spf_device *dev, const struct spf_extent *ext)
+void spf_mark_verified(struct spf_device *dev, u64 chunk,
+		       const struct spf_extent *ext)
 {
 	unsigned long *page, *old;
 	struct xarray *xa;
@@ -114,6 +118,7 @@ void spf_mark_verified(struct spf_device *dev, const struct spf_extent *ext)
 	}
 	if (!test_and_set_bit(SPF_MARK_BIT(bit), page))
 		atomic64_inc(&dev->verified_chunks);
+	spf_extent_verified(dev, chunk, ext);
 }
 
 /* The memory the marks take: what verify-once costs the device. */
