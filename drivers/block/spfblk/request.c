@@ -10,11 +10,10 @@
  * queue until it is empty, so a busy device takes requests without a
  * wakeup each (as loop's worker does), and up to one worker per context
  * serves at once, so requests still decode in parallel.  A worker walks a
- * read request chunk
- * by chunk: it finds each chunk's extent (extent.c), then either reads a
- * plain raw chunk straight into the request's pages or takes the decoded
- * chunk from the shared cache, decoding it there on a miss (chunk.c), and
- * copies out.
+ * read request chunk by chunk: it finds each chunk's extent (extent.c),
+ * then either reads a plain raw chunk straight into the request's pages
+ * or takes the decoded chunk from the shared cache, decoding it there on
+ * a miss (chunk.c), and copies out.
  *
  * The workqueue is WQ_MEM_RECLAIM, since memory reclaim may wait on reads
  * from this device (a file system or swap on it), and workers run in a
