@@ -6,7 +6,10 @@
 # each change its own sector and append, and the later record would drop
 # the earlier one's sector: a lost update.
 #
-# A full (zstd) + incremental chain with 64 KiB chunks, attached writable.
+# A full (zstd) + incremental chain with 64 KiB chunks (pinned: the
+# default for zstd is 16 KiB, and a 64 KiB write of 16 KiB chunks is four
+# chunk writes, which a concurrent read may see half done), attached
+# writable.
 # 4 rounds; in each, started together (a pipe as the barrier) by a small
 # python3 helper (separate processes, O_DIRECT, page-aligned mmap buffers):
 #  - 8 sector writers over the same 3 chunks: writer w writes the 512 B
@@ -50,7 +53,7 @@ cp "$W/l0.raw" "$W/l1.raw"
 for c in 5 13; do
 	dd if=/dev/urandom of="$W/l1.raw" bs=$CS seek=$c count=1 conv=notrunc status=none
 done
-if ! "$SPFCTL" create -c zstd "$W/l0.raw" "$W/full.spf" >/dev/null 2>"$T/err" ||
+if ! "$SPFCTL" create -c zstd -s 64K "$W/l0.raw" "$W/full.spf" >/dev/null 2>"$T/err" ||
    ! "$SPFCTL" create --parent "$W/full.spf" "$W/l1.raw" "$W/i1.spi" >/dev/null 2>>"$T/err"; then
 	fail wrace-chain "spfctl create: $(head -n 3 "$T/err" | tr '\n' ' ')"
 	finish
@@ -230,7 +233,8 @@ DEV=${BASH_REMATCH[1]}
 IDX=${BASH_REMATCH[2]}
 cleanup_add "'$SPFCTL' detach --discard '$DEV' 2>/dev/null"
 v="ro=$(sysval "/sys/block/spf$IDX/ro") writable=$(sysval "/sys/block/spf$IDX/spf/writable")"
-[ "$v" = "ro=0 writable=1" ] && pass wrace-attach || fail wrace-attach "$DEV: $v"
+v="$v chunk_size=$(sysval "/sys/block/spf$IDX/spf/chunk_size")"
+[ "$v" = "ro=0 writable=1 chunk_size=$CS" ] && pass wrace-attach || fail wrace-attach "$DEV: $v"
 tnote "attached"
 
 # dev_is_model NAME: the whole device equals the model, else the helper
