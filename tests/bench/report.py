@@ -139,16 +139,17 @@ def main(argv):
     phases = host.get("phases", "systems sweep big").split()
 
     # 1. systems
-    # The workloads each system runs (guest-bench.sh): spf-none-fa runs
-    # only the random one, first after its attach.
-    only = {"spf-none-fa": ("rand",)}
+    # The workloads each system runs (guest-bench.sh): all three, but
+    # spf-none-fa runs only the random one, first after its attach.
+    workloads = ("seq", "rand", "lat")
+    runs = {"spf-none-fa": ("rand",)}
 
     def row(s, r, expected):
         """r, with system s's fio figures, attach time and memory."""
-        for wl in ("seq", "rand", "lat"):
+        for wl in workloads:
             f = fio(scratch, "%s-%s" % (s, wl))
             if f is None:
-                if expected and wl in only.get(s, (wl,)):
+                if expected and wl in runs.get(s, workloads):
                     missing.append("%s-%s" % (s, wl))
                 continue
             if wl == "seq":
